@@ -1,0 +1,46 @@
+# The README's two commands: `make demo` (the main job) and `make test` (the test suite).
+# Both build their own virtual environment in .venv from nothing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+OUT ?= out
+
+.PHONY: demo test venv dot bench gallery golden clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev,viz,plot,progress]"
+	# PyTorch is only for the parity tests; without it they skip with a reason.
+	-$(PY) -m pip install -q "torch==2.13.0"
+	touch $@
+
+# Graphviz's `dot` renders the graphs: install it when we are root, else say how.
+dot:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; \
+	  else \
+	    echo "Graphviz's 'dot' is missing: install it (Debian/Ubuntu: sudo apt-get install graphviz;" \
+	         "macOS: brew install graphviz). Tests that render will skip."; \
+	  fi; }
+
+demo: venv dot
+	$(PY) -m rnn demo --out $(OUT)
+
+test: venv dot
+	HYPOTHESIS_PROFILE=ci $(PY) -m pytest
+
+bench: venv
+	$(PY) -m benchmarks
+
+gallery: venv dot
+	$(PY) -m viz.gallery
+
+golden: venv dot
+	$(PY) -m tests.regenerate_golden
+
+clean:
+	rm -rf $(VENV) $(OUT) *.egg-info

@@ -1,0 +1,38 @@
+"""microtensor: a small, exact autograd engine on NumPy that records every op as a graph node.
+
+Example:
+    >>> import microtensor as mt
+    >>> x = mt.tensor([[1.0, 2.0]], requires_grad=True)
+    >>> W = mt.tensor([[0.5], [0.25]], requires_grad=True)
+    >>> with mt.scope("layer"):
+    ...     y = (x @ W).tanh().sum()
+    >>> y.backward()
+    >>> W.grad.shape
+    (2, 1)
+"""
+import numpy as np
+
+from .tensor import Tensor, tensor  # must come first: the ops import it
+from .errors import (AnomalyError, GradcheckError, GraphFreedError, MicrotensorError,
+                     ShapeError)
+from .function import Context, Function
+from .autograd import (detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad,
+                       set_grad_enabled)
+from .graph import current_scope, scope
+from . import graph
+from .creation import (arange, eye, full, get_rng, manual_seed, ones, ones_like, rand, randn,
+                       zeros, zeros_like)
+from .ops.elementwise import (abs, add, clip, div, exp, leaky_relu, log, maximum, minimum, mul,
+                              neg, pow, relu, sigmoid, softplus, sqrt, sub, tanh, where)
+from .ops.linalg import matmul
+from .ops.reduce import log_softmax, logsumexp, max, mean, min, softmax, sum, var
+from .ops.shape import (cat, chunk, expand, flatten, permute, reshape, split, squeeze, stack,
+                        transpose, unsqueeze)
+from .gradcheck import gradcheck
+
+float32 = np.float32
+float64 = np.float64
+clamp = clip
+
+__version__ = "0.1.0"
+from . import nn

@@ -1,0 +1,266 @@
+"""Reverse-mode differentiation: the backward pass, grad modes, ``grad()`` and anomaly mode.
+
+The backward pass is iterative (no recursion, so a 10,000-step unroll is fine), accumulates the
+gradients of a tensor used many times into a fresh array (never in place into an array somebody
+else holds), and frees each node's saved arrays as soon as it is done with them unless
+``retain_graph=True``.
+
+Example:
+    >>> import microtensor as mt
+    >>> x = mt.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    array([2., 4., 6.], dtype=float32)
+"""
+from contextlib import contextmanager
+
+import numpy as np
+
+from .errors import AnomalyError, GraphFreedError, ShapeError
+from .graph import topological_order
+
+
+class _Mode:
+    grad_enabled = True
+    anomaly = False
+
+
+@contextmanager
+def set_grad_enabled(flag):
+    """Turn recording of the graph on or off inside the block.
+
+    Example:
+        >>> import microtensor as mt
+        >>> x = mt.ones(2, requires_grad=True)
+        >>> with mt.set_grad_enabled(False):
+        ...     print((x * 2).requires_grad)
+        False
+    """
+    previous = _Mode.grad_enabled
+    _Mode.grad_enabled = bool(flag)
+    try:
+        yield
+    finally:
+        _Mode.grad_enabled = previous
+
+
+def no_grad():
+    """Context manager: ops inside record no graph (inference, optimizer updates).
+
+    Example:
+        >>> import microtensor as mt
+        >>> x = mt.ones(2, requires_grad=True)
+        >>> with mt.no_grad():
+        ...     y = x * 2
+        >>> y.requires_grad
+        False
+    """
+    return set_grad_enabled(False)
+
+
+def enable_grad():
+    """Context manager: record the graph again inside a ``no_grad()`` block.
+
+    Example:
+        >>> import microtensor as mt
+        >>> x = mt.ones(2, requires_grad=True)
+        >>> with mt.no_grad(), mt.enable_grad():
+        ...     print((x * 2).requires_grad)
+        True
+    """
+    return set_grad_enabled(True)
+
+
+def is_grad_enabled():
+    """Whether ops record the graph right now.
+
+    Example:
+        >>> import microtensor as mt
+        >>> mt.is_grad_enabled()
+        True
+    """
+    return _Mode.grad_enabled
+
+
+@contextmanager
+def detect_anomaly():
+    """Raise :class:`AnomalyError` where the first NaN/Inf appears, naming op, scope and direction.
+
+    Checks every op's output in forward and every gradient it returns in backward, so it is slow:
+    use it to find a problem, not to train.
+
+    Example:
+        >>> import microtensor as mt
+        >>> x = mt.tensor([-1.0], requires_grad=True)
+        >>> with mt.detect_anomaly(), mt.scope("lstm/l0/t37"):
+        ...     try:
+        ...         x.log()
+        ...     except mt.AnomalyError as e:
+        ...         print(e)
+        forward of 'log' in scope 'lstm/l0/t37' produced NaN (inputs were finite)
+    """
+    previous = _Mode.anomaly
+    _Mode.anomaly = True
+    try:
+        yield
+    finally:
+        _Mode.anomaly = previous
+
+
+def _kind_of_nonfinite(array):
+    return "NaN" if np.isnan(array).any() else "Inf"
+
+
+def check_forward_anomaly(fn, node_scope, arrays, out):
+    """Called by Function.apply in anomaly mode: raise if ``out`` is the first non-finite array."""
+    if out.dtype.kind != "f" or np.isfinite(out).all():
+        return
+    bad_inputs = [i for i, a in enumerate(arrays) if a.dtype.kind == "f" and not np.isfinite(a).all()]
+    origin = f"input {bad_inputs[0]} already held NaN/Inf" if bad_inputs else "inputs were finite"
+    raise AnomalyError(f"forward of {fn.name!r} in scope {node_scope!r} produced "
+                       f"{_kind_of_nonfinite(out)} ({origin})")
+
+
+def _check_backward_anomaly(node, upstream, index, grad):
+    if grad.dtype.kind == "f" and not np.isfinite(grad).all():
+        origin = "upstream gradient was finite" if np.isfinite(upstream).all() \
+            else "upstream gradient already held NaN/Inf"
+        raise AnomalyError(f"backward of {node.op!r} in scope {node.scope!r} produced "
+                           f"{_kind_of_nonfinite(grad)} in the gradient of input {index} ({origin})")
+
+
+_FREED_MESSAGE = ("Trying to backward through the graph a second time (or to reach a node whose "
+                  "saved arrays were already freed by backward()). Pass retain_graph=True to the "
+                  "first backward() if you need to backward through the graph again.")
+
+
+def _as_tuple(grads):
+    return grads if isinstance(grads, tuple) else (grads,) if not isinstance(grads, list) else tuple(grads)
+
+
+def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, capture=None):
+    """The engine behind ``Tensor.backward`` and :func:`grad`.
+
+    ``capture`` (a dict id(tensor) -> None) switches to functional mode: the gradients of those
+    tensors are returned in it and no ``.grad`` is written.
+    """
+    grads = {}
+    for root, g in zip(roots, root_grads):
+        key = id(root)
+        grads[key] = g if key not in grads else grads[key] + g
+    order = topological_order(roots, only_requires_grad=True)
+    for tensor in reversed(order):
+        key = id(tensor)
+        g = grads.pop(key, None)
+        if g is None:
+            continue
+        if tensor._hooks:
+            for hook in tensor._hooks:
+                replaced = hook(g)
+                if replaced is not None:
+                    g = np.asarray(replaced.data if hasattr(replaced, "data") else replaced)
+        node = tensor._node
+        if node is not None and node.freed:
+            raise GraphFreedError(_FREED_MESSAGE)
+        if capture is not None:
+            if key in capture:
+                capture[key] = g
+        elif node is None:
+            # A leaf owns its .grad array (optimizers and clipping modify it in place), so it never
+            # shares memory with a gradient another tensor might also hold.
+            tensor.grad = g.astype(tensor.dtype, copy=True) if tensor.grad is None else tensor.grad + g
+        elif keep_grads or tensor._retains_grad:
+            tensor.grad = g
+        if node is None:
+            continue
+        ctx = node.ctx
+        input_grads = _as_tuple(node.fn.backward(ctx, g))
+        inputs = node.inputs
+        if len(input_grads) != len(inputs):
+            raise RuntimeError(f"backward of {node.op!r} returned {len(input_grads)} gradients "
+                               f"for {len(inputs)} inputs")
+        for index, (inp, ig) in enumerate(zip(inputs, input_grads)):
+            if ig is None or not inp.requires_grad:
+                continue
+            if ig.shape != inp.data.shape:
+                raise ShapeError(f"backward of {node.op!r} returned a gradient of shape {ig.shape} "
+                                 f"for input {index} of shape {inp.data.shape}")
+            if ig.dtype != inp.data.dtype:
+                ig = ig.astype(inp.data.dtype)
+            if _Mode.anomaly:
+                _check_backward_anomaly(node, g, index, ig)
+            k = id(inp)
+            previous = grads.get(k)
+            # Out of place on purpose: `ig` may alias `g` or another input's gradient.
+            grads[k] = ig if previous is None else previous + ig
+        if not retain_graph:
+            ctx.release()
+            node.freed = True
+            if not keep_grads:
+                # Drop the structure too, so intermediate activations can be collected.
+                node.inputs = ()
+
+
+def backward(tensor, gradient=None, retain_graph=False, keep_grads=False):
+    """Accumulate d(tensor)/d(leaf) into every leaf's ``.grad``. See ``Tensor.backward``."""
+    if not tensor.requires_grad:
+        raise RuntimeError("backward() called on a tensor that does not require grad and has no "
+                           "graph: make an input requires_grad=True (and not under no_grad())")
+    root_grad = _root_gradient(tensor, gradient)
+    run_backward([tensor], [root_grad], retain_graph=retain_graph, keep_grads=keep_grads)
+    if keep_grads or tensor._retains_grad:
+        if tensor._node is not None:
+            tensor.grad = root_grad
+
+
+def _root_gradient(tensor, gradient):
+    if gradient is None:
+        if tensor.data.size != 1:
+            raise RuntimeError(f"backward() without a gradient needs a scalar output; this one has "
+                               f"shape {tensor.shape}: pass gradient= of that shape")
+        return np.ones_like(tensor.data)
+    g = np.asarray(getattr(gradient, "data", gradient), dtype=tensor.dtype)
+    if g.shape != tensor.shape:
+        raise ShapeError(f"backward: gradient shape {g.shape} != tensor shape {tensor.shape}")
+    return g
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, returned (no ``.grad`` is written).
+
+    Args:
+        outputs: a tensor or a sequence of tensors.
+        inputs: a tensor or a sequence of tensors (leaves or intermediates).
+        grad_outputs: gradients of the outputs (default: ones, for scalar outputs).
+        retain_graph: keep the graph for another backward pass.
+        allow_unused: return None for an input the outputs do not depend on instead of raising.
+
+    Returns: a tuple of ndarrays, one per input.
+
+    Example:
+        >>> import microtensor as mt
+        >>> x = mt.tensor([3.0], requires_grad=True)
+        >>> mt.grad((x ** 2).sum(), x)
+        (array([6.], dtype=float32),)
+    """
+    from .tensor import Tensor
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, (Tensor, np.ndarray)):
+        grad_outputs = [grad_outputs]
+    for out in outputs:
+        if not out.requires_grad:
+            raise RuntimeError("grad(): an output does not require grad and has no graph")
+    root_grads = [_root_gradient(o, g) for o, g in zip(outputs, grad_outputs)]
+    capture = {id(t): None for t in inputs}
+    run_backward(outputs, root_grads, retain_graph=retain_graph, capture=capture)
+    result = []
+    for i, t in enumerate(inputs):
+        g = capture[id(t)]
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad(): input {i} is not used by the outputs (or needs no grad); "
+                               f"pass allow_unused=True to get None for it")
+        result.append(g)
+    return tuple(result)

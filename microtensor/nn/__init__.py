@@ -1,0 +1,10 @@
+"""Neural-network building blocks with PyTorch's names and behaviour.
+
+Example:
+    >>> import microtensor as mt
+    >>> layer = mt.nn.Linear(3, 2)
+    >>> layer(mt.ones(4, 3)).shape
+    (4, 2)
+"""
+from .module import Module
+from .parameter import Parameter

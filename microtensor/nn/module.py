@@ -1,0 +1,243 @@
+"""``Module``: the base class of layers and models, as in PyTorch.
+
+Assigning a :class:`Parameter` or a ``Module`` to an attribute registers it; ``named_parameters``
+walks the tree and names parameters with dots (``encoder.weight_ih_l0``).
+
+Example:
+    >>> import numpy as np, microtensor as mt
+    >>> class Affine(mt.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.weight = mt.nn.Parameter(np.ones((2, 3)))
+    ...     def forward(self, x):
+    ...         return x @ self.weight
+    >>> m = Affine()
+    >>> [name for name, _ in m.named_parameters()], m(mt.ones(1, 2)).shape
+    (['weight'], (1, 3))
+"""
+from collections import OrderedDict
+
+import numpy as np
+
+from ..tensor import Tensor
+from .parameter import Parameter
+
+
+class Module:
+    """Base class: registers parameters, buffers and sub-modules by attribute assignment."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ----- registration -------------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"call super().__init__() in {type(self).__name__}.__init__ "
+                                 f"before assigning {name!r}")
+        for table in (self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        else:
+            object.__setattr__(self, name, value)
+            return
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name):
+        d = self.__dict__
+        for table in ("_parameters", "_buffers", "_modules"):
+            if table in d and name in d[table]:
+                return d[table][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name):
+        for table in (self._parameters, self._buffers, self._modules):
+            if name in table:
+                del table[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name, param):
+        """Register ``param`` (a Parameter, or None for an absent optional one, e.g. no bias)."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter({name!r}): expected a Parameter or None")
+        self.__dict__.pop(name, None)
+        self._parameters[name] = param
+
+    def register_buffer(self, name, array):
+        """Register a non-learnable array that is saved in ``state_dict`` (e.g. running stats)."""
+        self.__dict__.pop(name, None)
+        self._buffers[name] = None if array is None else np.asarray(array)
+
+    def add_module(self, name, module):
+        """Register a sub-module under ``name`` (for names that are not identifiers)."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module({name!r}): expected a Module")
+        self._modules[name] = module
+
+    # ----- traversal ----------------------------------------------------------------------------
+    def named_modules(self, prefix=""):
+        """Yield ``(dotted name, module)`` for this module and every descendant (iteratively)."""
+        stack = [(prefix, self)]
+        seen = set()
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            children = [(f"{name}.{k}" if name else k, m) for k, m in module._modules.items()
+                        if m is not None]
+            stack.extend(reversed(children))
+
+    def modules(self):
+        """Every module in the tree, this one first."""
+        return (m for _, m in self.named_modules())
+
+    def named_children(self):
+        """Direct sub-modules with their names."""
+        return ((k, m) for k, m in self._modules.items() if m is not None)
+
+    def children(self):
+        """Direct sub-modules."""
+        return (m for _, m in self.named_children())
+
+    def named_parameters(self, prefix=""):
+        """Yield ``(dotted name, Parameter)``, each parameter once, in registration order."""
+        seen = set()
+        for module_name, module in self.named_modules(prefix):
+            for name, p in module._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{module_name}.{name}" if module_name else name), p
+
+    def parameters(self):
+        """Every learnable parameter (for an optimizer)."""
+        return (p for _, p in self.named_parameters())
+
+    def named_buffers(self):
+        """Yield ``(dotted name, ndarray)`` for registered buffers."""
+        for module_name, module in self.named_modules():
+            for name, b in module._buffers.items():
+                if b is not None:
+                    yield (f"{module_name}.{name}" if module_name else name), b
+
+    def num_parameters(self):
+        """Total number of learnable scalars.
+
+        Example:
+            >>> import microtensor as mt
+            >>> mt.nn.Linear(3, 2).num_parameters()
+            8
+        """
+        return int(sum(p.size for p in self.parameters()))
+
+    # ----- modes and gradients ------------------------------------------------------------------
+    def train(self, mode=True):
+        """Set training mode (dropout active) on every module; returns self."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        """Set evaluation mode; returns self."""
+        return self.train(False)
+
+    def zero_grad(self, set_to_none=True):
+        """Clear every parameter's gradient."""
+        for p in self.parameters():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad[...] = 0
+
+    def to(self, dtype):
+        """Convert every parameter and buffer to ``dtype`` in place; returns self."""
+        dtype = np.dtype(dtype)
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p is not None:
+                    p.data = p.data.astype(dtype)
+                    p.grad = None if p.grad is None else p.grad.astype(dtype)
+            for k, b in list(m._buffers.items()):
+                if b is not None and b.dtype.kind == "f":
+                    m._buffers[k] = b.astype(dtype)
+        return self
+
+    def double(self):
+        """``to(float64)``."""
+        return self.to(np.float64)
+
+    def float(self):
+        """``to(float32)``."""
+        return self.to(np.float32)
+
+    # ----- state --------------------------------------------------------------------------------
+    def state_dict(self):
+        """An ordered dict of dotted names -> copies of parameter and buffer arrays."""
+        state = OrderedDict()
+        for name, p in self.named_parameters():
+            state[name] = p.data.copy()
+        for name, b in self.named_buffers():
+            state[name] = b.copy()
+        return state
+
+    def load_state_dict(self, state, strict=True):
+        """Copy arrays from ``state`` into the parameters, keeping their dtype (PyTorch semantics).
+
+        Every missing key, unexpected key and shape mismatch is reported at once. With
+        ``strict=False`` missing and unexpected keys are allowed (shape mismatches never are).
+        Returns ``(missing_keys, unexpected_keys)``.
+        """
+        own = dict(self.named_parameters())
+        own_buffers = dict(self.named_buffers())
+        missing = [k for k in list(own) + list(own_buffers) if k not in state]
+        unexpected = [k for k in state if k not in own and k not in own_buffers]
+        mismatched = []
+        for k, v in state.items():
+            target = own[k].data if k in own else own_buffers.get(k)
+            if target is not None and tuple(np.shape(v)) != target.shape:
+                mismatched.append(f"{k}: checkpoint {tuple(np.shape(v))} vs model {target.shape}")
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys: {', '.join(missing)}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys: {', '.join(unexpected)}")
+        if mismatched:
+            problems.append(f"shape mismatches: {'; '.join(mismatched)}")
+        if problems:
+            raise KeyError(f"load_state_dict for {type(self).__name__}: " + " | ".join(problems))
+        for k, v in state.items():
+            value = v.data if isinstance(v, Tensor) else np.asarray(v)
+            if k in own:
+                own[k].data[...] = value.astype(own[k].dtype, copy=False)
+            elif k in own_buffers:
+                own_buffers[k][...] = value
+        return missing, unexpected
+
+    # ----- calling and printing -----------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def extra_repr(self):
+        """One line of settings shown in ``repr`` (override in subclasses)."""
+        return ""
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        children = list(self.named_children())
+        if not children:
+            return lines[0] + ")"
+        for name, child in children:
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        return "\n".join(lines) + "\n)"

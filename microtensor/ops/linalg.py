@@ -1,0 +1,52 @@
+"""Matrix multiplication with NumPy's rules (1-d operands, batched leading axes)."""
+import numpy as np
+
+from ..errors import ShapeError
+from ..function import Function
+from .elementwise import unbroadcast
+
+
+class MatMul(Function):
+    """a @ b."""
+    name = "matmul"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ShapeError(f"matmul: {a.shape} @ {b.shape}: both operands need at least 1 dimension")
+        inner_a = a.shape[-1]
+        inner_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
+        if inner_a != inner_b:
+            raise ShapeError(f"matmul: {a.shape} @ {b.shape}: inner dimensions {inner_a} != {inner_b}")
+        ctx.save_for_backward(a, b)
+        try:
+            return a @ b
+        except ValueError:
+            raise ShapeError(f"matmul: {a.shape} @ {b.shape}: batch dimensions cannot be "
+                             f"broadcast together") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        if a.ndim == 2 and b.ndim == 2:   # the common case, without reshaping
+            return (grad @ b.T if need_a else None, a.T @ grad if need_b else None)
+        # Promote 1-d operands to matrices, as NumPy does, then undo it.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = grad
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        grad_a = grad_b = None
+        if need_a:
+            grad_a = unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if need_b:
+            grad_b = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
+        return grad_a, grad_b
+
+
+def matmul(a, b):
+    """a @ b. Example: ``mt.matmul(mt.ones(2, 3), mt.ones(3, 4)).shape == (2, 4)``"""
+    return MatMul.apply(a, b)

@@ -1,0 +1,218 @@
+"""Reductions and the softmax family. ``axis`` is None (all), an int or a tuple of ints."""
+import numpy as np
+
+from ..errors import ShapeError
+from ..function import Function
+
+
+def _normalize_axis(axis, ndim, op):
+    """``axis`` as a sorted tuple of non-negative ints, or a ShapeError naming the op."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise ShapeError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(a) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(out)) if ndim else ()
+
+
+def _expand_back(grad, shape, axes, keepdims):
+    """Put back the reduced axes of ``grad`` (as size 1) so it broadcasts against ``shape``."""
+    if not keepdims and axes:
+        grad = np.expand_dims(grad, axes)
+    return grad
+
+
+class Sum(Function):
+    """Sum over ``axis``."""
+    name = "sum"
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        axes = _normalize_axis(axis, a.ndim, "sum")
+        ctx.shape, ctx.axes, ctx.keepdims = a.shape, axes, keepdims
+        return np.sum(a, axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = _expand_back(grad, ctx.shape, ctx.axes, ctx.keepdims)
+        return np.broadcast_to(grad, ctx.shape).copy()
+
+
+class Mean(Function):
+    """Mean over ``axis``."""
+    name = "mean"
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        axes = _normalize_axis(axis, a.ndim, "mean")
+        ctx.shape, ctx.axes, ctx.keepdims = a.shape, axes, keepdims
+        ctx.count = int(np.prod([a.shape[i] for i in axes])) if axes else 1
+        return np.mean(a, axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = _expand_back(grad, ctx.shape, ctx.axes, ctx.keepdims)
+        return np.broadcast_to(grad / np.asarray(ctx.count, dtype=grad.dtype), ctx.shape).copy()
+
+
+class _Extremum(Function):
+    """Max or min over ``axis``; ties share the gradient evenly (like PyTorch's amax/amin)."""
+    reduce = None
+
+    @classmethod
+    def forward(cls, ctx, a, axis=None, keepdims=False):
+        axes = _normalize_axis(axis, a.ndim, cls.name)
+        if a.size == 0:
+            raise ShapeError(f"{cls.name}: cannot reduce an empty tensor of shape {a.shape}")
+        out = cls.reduce(a, axis=axes, keepdims=True)
+        ctx.save_for_backward(a, out)
+        ctx.axes, ctx.keepdims = axes, keepdims
+        return out if keepdims else np.squeeze(out, axis=axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        grad = _expand_back(grad, a.shape, ctx.axes, ctx.keepdims)
+        hit = a == out
+        return grad * hit / hit.sum(axis=ctx.axes, keepdims=True).astype(grad.dtype)
+
+
+class Max(_Extremum):
+    name, reduce = "max", staticmethod(np.max)
+
+
+class Min(_Extremum):
+    name, reduce = "min", staticmethod(np.min)
+
+
+class Var(Function):
+    """Variance over ``axis`` with ``ddof`` (0: population variance, as NumPy's default)."""
+    name = "var"
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False, ddof=0):
+        axes = _normalize_axis(axis, a.ndim, "var")
+        count = int(np.prod([a.shape[i] for i in axes])) if axes else 1
+        if count - ddof <= 0:
+            raise ShapeError(f"var: {count} elements along axis {axis} with ddof={ddof}")
+        centered = a - a.mean(axis=axes, keepdims=True)
+        ctx.save_for_backward(centered)
+        ctx.axes, ctx.keepdims, ctx.divisor = axes, keepdims, count - ddof
+        return np.sum(centered * centered, axis=axes, keepdims=keepdims) / np.asarray(
+            count - ddof, dtype=a.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (centered,) = ctx.saved_tensors
+        grad = _expand_back(grad, centered.shape, ctx.axes, ctx.keepdims)
+        return grad * centered * np.asarray(2.0 / ctx.divisor, dtype=grad.dtype)
+
+
+class LogSumExp(Function):
+    """log(sum(exp(a))) over ``axis``, shifted by the max so it never overflows."""
+    name = "logsumexp"
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        axes = _normalize_axis(axis, a.ndim, "logsumexp")
+        shift = np.max(a, axis=axes, keepdims=True)
+        shift = np.where(np.isfinite(shift), shift, 0)
+        out = np.log(np.sum(np.exp(a - shift), axis=axes, keepdims=True)) + shift
+        ctx.save_for_backward(a, out)
+        ctx.axes, ctx.keepdims = axes, keepdims
+        return out if keepdims else np.squeeze(out, axis=axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        grad = _expand_back(grad, a.shape, ctx.axes, ctx.keepdims)
+        return grad * np.exp(a - out)
+
+
+class Softmax(Function):
+    """exp(a) / sum(exp(a)) along one axis, shifted by the max."""
+    name = "softmax"
+
+    @staticmethod
+    def forward(ctx, a, axis=-1):
+        (axis,) = _normalize_axis(axis, a.ndim, "softmax") or (None,)
+        e = np.exp(a - np.max(a, axis=axis, keepdims=True))
+        out = e / np.sum(e, axis=axis, keepdims=True)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        gy = grad * out
+        return gy - out * np.sum(gy, axis=ctx.axis, keepdims=True)
+
+
+class LogSoftmax(Function):
+    """a - logsumexp(a) along one axis: stable for any finite logits."""
+    name = "log_softmax"
+
+    @staticmethod
+    def forward(ctx, a, axis=-1):
+        (axis,) = _normalize_axis(axis, a.ndim, "log_softmax") or (None,)
+        shifted = a - np.max(a, axis=axis, keepdims=True)
+        out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad - np.exp(out) * np.sum(grad, axis=ctx.axis, keepdims=True)
+
+
+def _axis(axis, dim):
+    from ..tensor import _axis as pick
+    return pick(axis, dim)
+
+
+def sum(a, axis=None, keepdims=False, dim=None):
+    """Sum over ``axis`` (alias ``dim``). Example: ``mt.sum(mt.ones(2, 3), axis=1)``"""
+    return Sum.apply(a, axis=_axis(axis, dim), keepdims=keepdims)
+
+
+def mean(a, axis=None, keepdims=False, dim=None):
+    """Mean over ``axis``. Example: ``mt.mean(mt.ones(2, 3), axis=0)``"""
+    return Mean.apply(a, axis=_axis(axis, dim), keepdims=keepdims)
+
+
+def max(a, axis=None, keepdims=False, dim=None):
+    """Max over ``axis``. Example: ``mt.max(mt.arange(3.0))``"""
+    return Max.apply(a, axis=_axis(axis, dim), keepdims=keepdims)
+
+
+def min(a, axis=None, keepdims=False, dim=None):
+    """Min over ``axis``. Example: ``mt.min(mt.arange(3.0))``"""
+    return Min.apply(a, axis=_axis(axis, dim), keepdims=keepdims)
+
+
+def var(a, axis=None, keepdims=False, dim=None, ddof=0):
+    """Variance over ``axis``. Example: ``mt.var(mt.arange(4.0))``"""
+    return Var.apply(a, axis=_axis(axis, dim), keepdims=keepdims, ddof=ddof)
+
+
+def logsumexp(a, axis=None, keepdims=False, dim=None):
+    """Stable log-sum-exp. Example: ``mt.logsumexp(mt.zeros(2, 3), axis=-1)``"""
+    return LogSumExp.apply(a, axis=_axis(axis, dim), keepdims=keepdims)
+
+
+def softmax(a, axis=-1, dim=None):
+    """Stable softmax along ``axis``. Example: ``mt.softmax(mt.zeros(2, 3), axis=-1)``"""
+    return Softmax.apply(a, axis=_axis(axis, dim))
+
+
+def log_softmax(a, axis=-1, dim=None):
+    """Stable log-softmax along ``axis``. Example: ``mt.log_softmax(mt.zeros(2, 3))``"""
+    return LogSoftmax.apply(a, axis=_axis(axis, dim))

@@ -1,0 +1,301 @@
+"""Shape ops: reshape, transpose, expand, indexing, cat, stack, and composites built from them."""
+import numpy as np
+
+from ..errors import ShapeError
+from ..function import Function
+from .elementwise import unbroadcast
+
+
+def _shape_arg(shape):
+    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+class Reshape(Function):
+    """View the data with a new shape (same number of elements; one -1 is inferred)."""
+    name = "reshape"
+
+    @staticmethod
+    def forward(ctx, a, shape=()):
+        ctx.shape = a.shape
+        try:
+            return a.reshape(shape)
+        except ValueError:
+            raise ShapeError(f"reshape: cannot reshape {a.shape} ({a.size} elements) "
+                             f"into {shape}") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.shape)
+
+
+class Transpose(Function):
+    """Permute the axes (``axes[i]`` is the input axis that becomes output axis i)."""
+    name = "transpose"
+
+    @staticmethod
+    def forward(ctx, a, axes=None):
+        if axes is None:
+            axes = tuple(reversed(range(a.ndim)))
+        if sorted(int(x) % max(a.ndim, 1) for x in axes) != list(range(a.ndim)):
+            raise ShapeError(f"transpose: axes {tuple(axes)} are not a permutation of the "
+                             f"{a.ndim} axes of a tensor of shape {a.shape}")
+        axes = tuple(int(x) % a.ndim for x in axes)
+        ctx.inverse = tuple(np.argsort(axes))
+        return a.transpose(axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.transpose(ctx.inverse)
+
+
+class Expand(Function):
+    """Broadcast to a larger shape without copying (-1 keeps a dimension)."""
+    name = "expand"
+
+    @staticmethod
+    def forward(ctx, a, shape=()):
+        lead = len(shape) - a.ndim
+        if lead < 0:
+            raise ShapeError(f"expand: cannot expand {a.shape} to fewer dimensions {shape}")
+        shape = tuple(a.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
+        ctx.shape = a.shape
+        try:
+            return np.broadcast_to(a, shape)
+        except ValueError:
+            raise ShapeError(f"expand: cannot expand {a.shape} to {shape} (only size-1 axes "
+                             f"can grow)") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        return unbroadcast(grad, ctx.shape)
+
+
+def _plain_index(index):
+    """Turn tensors and lists inside an index into ndarrays; report whether it is 'advanced'."""
+    items = index if isinstance(index, tuple) else (index,)
+    converted, advanced = [], False
+    for item in items:
+        if hasattr(item, "data") and isinstance(getattr(item, "data"), np.ndarray):
+            item = item.data
+        if isinstance(item, list):
+            item = np.asarray(item)
+        if isinstance(item, np.ndarray):
+            if item.dtype.kind == "f":
+                raise TypeError("index arrays must hold integers or booleans, not floats")
+            advanced = True
+        converted.append(item)
+    return (tuple(converted) if isinstance(index, tuple) else converted[0]), advanced
+
+
+class GetItem(Function):
+    """``a[index]``: ints, slices, None, Ellipsis, integer arrays and boolean masks.
+
+    Repeated integer indices accumulate their gradients.
+    """
+    name = "getitem"
+
+    @staticmethod
+    def forward(ctx, a, index=None):
+        index, advanced = _plain_index(index)
+        ctx.shape, ctx.index, ctx.advanced = a.shape, index, advanced
+        try:
+            return a[index]
+        except IndexError as error:
+            raise ShapeError(f"getitem: index {index!r} does not fit shape {a.shape}: {error}") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = np.zeros(ctx.shape, dtype=grad.dtype)
+        if ctx.advanced:
+            np.add.at(out, ctx.index, grad)
+        else:
+            out[ctx.index] = grad
+        return out
+
+
+class Cat(Function):
+    """Join tensors along an existing axis."""
+    name = "cat"
+
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        if not arrays:
+            raise ShapeError("cat: needs at least one tensor")
+        ndim = arrays[0].ndim
+        if ndim == 0:
+            raise ShapeError("cat: cannot concatenate 0-d tensors (use stack)")
+        axis = axis % ndim
+        for a in arrays:
+            if a.ndim != ndim or a.shape[:axis] + a.shape[axis + 1:] != \
+                    arrays[0].shape[:axis] + arrays[0].shape[axis + 1:]:
+                raise ShapeError(f"cat: shapes {[x.shape for x in arrays]} differ outside axis {axis}")
+        ctx.axis = axis
+        ctx.splits = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        return np.concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(np.split(grad, ctx.splits, axis=ctx.axis))
+
+
+class Stack(Function):
+    """Join same-shaped tensors along a new axis."""
+    name = "stack"
+
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        if not arrays:
+            raise ShapeError("stack: needs at least one tensor")
+        if any(a.shape != arrays[0].shape for a in arrays):
+            raise ShapeError(f"stack: all shapes must be equal, got {[a.shape for a in arrays]}")
+        out = np.stack(arrays, axis=axis)
+        ctx.axis = axis % out.ndim
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(np.moveaxis(grad, ctx.axis, 0))
+
+
+# ----- functions (also the Tensor methods) -----------------------------------------------------
+def reshape(a, *shape):
+    """Reshape; accepts ``reshape(a, 2, 3)`` and ``reshape(a, (2, 3))``.
+
+    Example:
+        >>> import microtensor as mt
+        >>> mt.arange(6.0).reshape(2, 3).shape
+        (2, 3)
+    """
+    return Reshape.apply(a, shape=_shape_arg(shape))
+
+
+def transpose(a, *axes):
+    """Transpose. No axes: reverse them. Two axes: swap them (PyTorch's ``transpose(d0, d1)``).
+    All axes: permute (NumPy's ``transpose(axes)``).
+
+    Example:
+        >>> import microtensor as mt
+        >>> mt.zeros(2, 3, 4).transpose(0, 2).shape
+        (4, 3, 2)
+    """
+    axes = _shape_arg(axes) if axes else None
+    ndim = a.ndim
+    if axes is not None and len(axes) == 2 and ndim != 2:
+        d0, d1 = (x % max(ndim, 1) for x in axes)
+        perm = list(range(ndim))
+        perm[d0], perm[d1] = perm[d1], perm[d0]
+        axes = tuple(perm)
+    return Transpose.apply(a, axes=axes)
+
+
+def permute(a, *axes):
+    """Reorder all axes. Example: ``mt.zeros(2, 3, 4).permute(2, 0, 1).shape == (4, 2, 3)``"""
+    return Transpose.apply(a, axes=_shape_arg(axes))
+
+
+def squeeze(a, axis=None):
+    """Remove size-1 axes (all of them, or ``axis``, which must have size 1).
+
+    Example:
+        >>> import microtensor as mt
+        >>> mt.zeros(1, 3, 1).squeeze().shape
+        (3,)
+    """
+    shape = a.shape
+    if axis is None:
+        new = tuple(s for s in shape if s != 1)
+    else:
+        axes = {x % max(len(shape), 1) for x in ((axis,) if isinstance(axis, int) else axis)}
+        for x in axes:
+            if shape[x] != 1:
+                raise ShapeError(f"squeeze: axis {x} of shape {shape} has size {shape[x]}, not 1")
+        new = tuple(s for i, s in enumerate(shape) if i not in axes)
+    return Reshape.apply(a, shape=new)
+
+
+def unsqueeze(a, axis):
+    """Insert a size-1 axis at ``axis``. Example: ``mt.zeros(3).unsqueeze(0).shape == (1, 3)``"""
+    if axis is None:
+        raise TypeError("unsqueeze needs an axis")
+    ndim = a.ndim + 1
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"unsqueeze: axis {axis} out of range for {a.ndim}-d shape {a.shape}")
+    shape = list(a.shape)
+    shape.insert(axis % ndim, 1)
+    return Reshape.apply(a, shape=tuple(shape))
+
+
+def expand(a, *shape):
+    """Broadcast size-1 axes to ``shape`` (-1 keeps one). Example: ``mt.ones(1, 3).expand(2, 3)``"""
+    return Expand.apply(a, shape=_shape_arg(shape))
+
+
+def flatten(a, start_dim=0, end_dim=-1):
+    """Merge axes ``start_dim..end_dim`` into one. Example: ``mt.zeros(2, 3, 4).flatten(1).shape == (2, 12)``"""
+    shape = a.shape
+    if not shape:
+        return Reshape.apply(a, shape=(1,))
+    start, end = start_dim % len(shape), end_dim % len(shape)
+    merged = int(np.prod(shape[start:end + 1]))
+    return Reshape.apply(a, shape=shape[:start] + (merged,) + shape[end + 1:])
+
+
+def cat(tensors, axis=0, dim=None):
+    """Concatenate along an existing axis.
+
+    Example:
+        >>> import microtensor as mt
+        >>> mt.cat([mt.zeros(2, 3), mt.ones(2, 1)], axis=1).shape
+        (2, 4)
+    """
+    return Cat.apply(*tensors, axis=axis if dim is None else dim)
+
+
+def stack(tensors, axis=0, dim=None):
+    """Stack along a new axis. Example: ``mt.stack([mt.zeros(3), mt.ones(3)]).shape == (2, 3)``"""
+    return Stack.apply(*tensors, axis=axis if dim is None else dim)
+
+
+def split(a, split_size_or_sections, axis=0):
+    """Split into pieces of ``split_size`` (last may be smaller) or of the listed sizes (PyTorch).
+
+    Example:
+        >>> import microtensor as mt
+        >>> [p.shape for p in mt.arange(5.0).split(2)]
+        [(2,), (2,), (1,)]
+    """
+    length = a.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        if split_size_or_sections <= 0:
+            raise ValueError(f"split: size must be positive, got {split_size_or_sections}")
+        sizes = [split_size_or_sections] * (length // split_size_or_sections)
+        if length % split_size_or_sections:
+            sizes.append(length % split_size_or_sections)
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != length:
+            raise ShapeError(f"split: sizes {sizes} sum to {sum(sizes)}, but axis {axis} of "
+                             f"shape {a.shape} has {length}")
+    pieces, start = [], 0
+    prefix = (slice(None),) * (axis % a.ndim)
+    for size in sizes:
+        pieces.append(a[prefix + (slice(start, start + size),)])
+        start += size
+    return tuple(pieces)
+
+
+def chunk(a, chunks, axis=0):
+    """Split into ``chunks`` nearly equal pieces (PyTorch's chunk).
+
+    Example:
+        >>> import microtensor as mt
+        >>> [p.shape for p in mt.zeros(4, 6).chunk(3, axis=1)]
+        [(4, 2), (4, 2), (4, 2)]
+    """
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    length = a.shape[axis]
+    return split(a, max(-(-length // chunks), 1), axis)

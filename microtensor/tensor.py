@@ -1,0 +1,407 @@
+"""``Tensor``: an ndarray, an optional gradient, and the node of the op that made it.
+
+Operators are one-liners that call an op's ``apply`` (see ``microtensor/ops``). Results keep their
+inputs' dtype: float32 by default, float64 on request; Python numbers do not upcast.
+
+Example:
+    >>> import microtensor as mt
+    >>> x = mt.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True, name="x")
+    >>> y = (x * 2 + 1).sum()
+    >>> y.backward()
+    >>> x.grad
+    array([[2., 2.],
+           [2., 2.]], dtype=float32)
+"""
+import weakref
+
+import numpy as np
+
+from .graph import _ScopeState, next_seq
+
+_DEFAULT_FLOAT = np.dtype(np.float32)
+_SUPPORTED_KINDS = "fiub"
+
+
+def _check_grad_dtype(dtype):
+    if dtype.kind != "f":
+        raise TypeError(f"only floating-point tensors can require gradients, not {dtype} "
+                        f"(integer tensors serve as indices and targets)")
+
+
+def make_tensor(data, requires_grad):
+    """Wrap an ndarray without copying or checking (the fast path used by every op)."""
+    t = Tensor.__new__(Tensor)
+    t.data = data
+    t.grad = None
+    t.requires_grad = requires_grad
+    t.name = None
+    t._node = None
+    t._hooks = None
+    t._retains_grad = False
+    t._detached_from = None
+    t._scope = _ScopeState.path
+    t._seq = next_seq()
+    return t
+
+
+def _to_array(data, dtype):
+    """Convert user data to an ndarray with PyTorch's dtype defaults, or raise a clear TypeError."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, str) or (isinstance(data, np.ndarray) and data.dtype.kind in "USO"):
+        raise TypeError(f"cannot make a tensor from text ({data!r:.40}); give numbers")
+    try:
+        array = np.array(data, dtype=dtype, copy=True)
+    except (ValueError, TypeError) as error:
+        raise TypeError(f"cannot make a tensor from {type(data).__name__}: {error} "
+                        f"(nested lists must be rectangular and hold only numbers)") from None
+    if array.dtype.kind not in _SUPPORTED_KINDS:
+        raise TypeError(f"unsupported dtype {array.dtype}: use float32, float64, int or bool data")
+    if dtype is None and array.dtype.kind == "f" and not isinstance(data, (np.ndarray, np.generic)):
+        array = array.astype(_DEFAULT_FLOAT)   # Python floats -> float32, as in PyTorch
+    if array.dtype.kind == "u" and dtype is None:
+        array = array.astype(np.int64)
+    return array
+
+
+def tensor(data, requires_grad=False, dtype=None, name=None):
+    """Make a tensor from numbers, nested lists or an ndarray (always copies).
+
+    Python floats become float32 (PyTorch's default), Python ints int64; an ndarray keeps its
+    dtype. Only floating-point tensors can require gradients.
+
+    Example:
+        >>> import microtensor as mt
+        >>> mt.tensor([1.0, 2.0], requires_grad=True, name="w")
+        tensor([1., 2.], dtype=float32, requires_grad=True, name='w')
+    """
+    array = _to_array(data, None if dtype is None else np.dtype(dtype))
+    if requires_grad:
+        _check_grad_dtype(array.dtype)
+    t = make_tensor(array, bool(requires_grad))
+    t.name = name
+    return t
+
+
+def _axis(axis, dim):
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("give axis or dim, not both")
+        return dim
+    return axis
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it (see :func:`tensor`).
+
+    Attributes:
+        data: the ndarray.
+        grad: ndarray of the same shape and dtype after ``backward()`` (leaves, or every node
+            with ``keep_grads=True``), else None.
+        requires_grad: whether gradients flow to this tensor.
+        name: an optional label shown in graphs.
+
+    Example:
+        >>> import microtensor as mt
+        >>> t = mt.tensor([[1.0, 2.0, 3.0]])
+        >>> t.shape, t.T.shape, t.dtype
+        ((1, 3), (3, 1), dtype('float32'))
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "name", "_node", "_hooks", "_retains_grad",
+                 "_detached_from", "_scope", "_seq", "__weakref__")
+    # NumPy must hand `ndarray * tensor` to Tensor.__rmul__ instead of converting the tensor.
+    __array_ufunc__ = None
+
+    def __init__(self, data, requires_grad=False, dtype=None, name=None):
+        source = tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+        for slot in ("data", "grad", "requires_grad", "name", "_node", "_hooks", "_retains_grad",
+                     "_detached_from", "_scope", "_seq"):
+            setattr(self, slot, getattr(source, slot))
+
+    # ----- properties -------------------------------------------------------------------------
+    @property
+    def shape(self):
+        """The shape, a tuple of ints."""
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        """Number of dimensions."""
+        return self.data.ndim
+
+    @property
+    def size(self):
+        """Number of elements."""
+        return self.data.size
+
+    @property
+    def dtype(self):
+        """The NumPy dtype."""
+        return self.data.dtype
+
+    @property
+    def is_leaf(self):
+        """True if no recorded op made this tensor (parameters, inputs, detached tensors)."""
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        """The :class:`~microtensor.graph.Node` that made this tensor, or None for a leaf."""
+        return self._node
+
+    @property
+    def T(self):
+        """The transpose (all axes reversed)."""
+        return self.transpose()
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __hash__(self):
+        return object.__hash__(self)
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor with {self.data.size} elements is "
+                             f"ambiguous; use .any() / .all() on .data")
+        return bool(self.data)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def item(self):
+        """The value of a one-element tensor as a Python number.
+
+        Example:
+            >>> import microtensor as mt
+            >>> mt.tensor([2.5]).item()
+            2.5
+        """
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self.data.item()
+
+    def numpy(self):
+        """The data as an ndarray (shared, not copied).
+
+        Example:
+            >>> import microtensor as mt
+            >>> mt.ones(2).numpy()
+            array([1., 1.], dtype=float32)
+        """
+        return self.data
+
+    def tolist(self):
+        """The data as nested Python lists."""
+        return self.data.tolist()
+
+    def detach(self):
+        """A new leaf sharing this tensor's data, cut from the graph (the edge is remembered
+        weakly, so a renderer can draw the cut dashed without keeping the old graph alive).
+
+        Example:
+            >>> import microtensor as mt
+            >>> h = mt.ones(2, requires_grad=True) * 2
+            >>> h.detach().requires_grad
+            False
+        """
+        t = make_tensor(self.data, False)
+        t.name = self.name
+        t._detached_from = weakref.ref(self)
+        return t
+
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` in place and return self.
+
+        Example:
+            >>> import microtensor as mt
+            >>> mt.zeros(2).requires_grad_().requires_grad
+            True
+        """
+        if requires_grad:
+            _check_grad_dtype(self.data.dtype)
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def astype(self, dtype):
+        """A copy converted to ``dtype`` (differentiable between float dtypes).
+
+        Example:
+            >>> import microtensor as mt
+            >>> mt.ones(2).astype("float64").dtype
+            dtype('float64')
+        """
+        return Cast.apply(self, dtype=np.dtype(dtype))
+
+    def double(self):
+        """``astype(float64)``."""
+        return self.astype(np.float64)
+
+    def float(self):
+        """``astype(float32)``."""
+        return self.astype(np.float32)
+
+    # ----- autograd -----------------------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph=False, keep_grads=False):
+        """Backpropagate from this tensor, accumulating into the leaves' ``.grad``.
+
+        Args:
+            gradient: d(loss)/d(self); may be omitted for a one-element tensor.
+            retain_graph: keep saved arrays so that backward can run through the graph again.
+            keep_grads: also keep the gradient of every intermediate tensor in its ``.grad`` and
+                keep the graph's structure, so it can be walked and drawn afterwards.
+
+        Example:
+            >>> import microtensor as mt
+            >>> x = mt.tensor([1.0, 2.0], requires_grad=True)
+            >>> h = x * 3
+            >>> (h * h).sum().backward(keep_grads=True)
+            >>> x.grad, h.grad
+            (array([18., 36.], dtype=float32), array([ 6., 12.], dtype=float32))
+        """
+        from .autograd import backward
+        backward(self, gradient, retain_graph=retain_graph, keep_grads=keep_grads)
+
+    def register_hook(self, fn):
+        """Call ``fn(grad)`` when this tensor's gradient is computed; a returned array replaces it.
+
+        Returns a handle whose ``remove()`` unregisters the hook.
+
+        Example:
+            >>> import microtensor as mt
+            >>> x = mt.tensor([1.0], requires_grad=True)
+            >>> handle = x.register_hook(lambda g: g * 10)
+            >>> (x * 2).sum().backward()
+            >>> x.grad
+            array([20.], dtype=float32)
+        """
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(fn)
+        return _HookHandle(self._hooks, fn)
+
+    def retain_grad(self):
+        """Keep this non-leaf tensor's gradient in ``.grad`` after backward.
+
+        Example:
+            >>> import microtensor as mt
+            >>> x = mt.tensor([1.0], requires_grad=True)
+            >>> h = x * 2
+            >>> h.retain_grad()
+            >>> (h * h).sum().backward()
+            >>> h.grad
+            array([4.], dtype=float32)
+        """
+        self._retains_grad = True
+
+    def zero_grad_(self):
+        """Set ``.grad`` to None."""
+        self.grad = None
+
+    def __repr__(self):
+        body = np.array2string(self.data, separator=", ", prefix="tensor(", threshold=50,
+                               precision=4)
+        extras = [f"dtype={self.dtype}"]
+        if self._node is not None:
+            extras.append(f"op={self._node.op}")
+            if self._node.scope:
+                extras.append(f"scope={self._node.scope!r}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        return f"tensor({body}, {', '.join(extras)})"
+
+    # ----- arithmetic (each a one-liner onto an op) ---------------------------------------------
+    def __add__(self, other): return Add.apply(self, other)
+    def __radd__(self, other): return Add.apply(other, self)
+    def __sub__(self, other): return Sub.apply(self, other)
+    def __rsub__(self, other): return Sub.apply(other, self)
+    def __mul__(self, other): return Mul.apply(self, other)
+    def __rmul__(self, other): return Mul.apply(other, self)
+    def __truediv__(self, other): return Div.apply(self, other)
+    def __rtruediv__(self, other): return Div.apply(other, self)
+    def __pow__(self, other): return Pow.apply(self, other)
+    def __rpow__(self, other): return Pow.apply(other, self)
+    def __matmul__(self, other): return MatMul.apply(self, other)
+    def __rmatmul__(self, other): return MatMul.apply(other, self)
+    def __neg__(self): return Neg.apply(self)
+    def __pos__(self): return self
+    def __abs__(self): return Abs.apply(self)
+
+    # Comparisons give boolean tensors that carry no gradient.
+    def __lt__(self, other): return Less.apply(self, other)
+    def __le__(self, other): return LessEqual.apply(self, other)
+    def __gt__(self, other): return Greater.apply(self, other)
+    def __ge__(self, other): return GreaterEqual.apply(self, other)
+    def __eq__(self, other): return Equal.apply(self, other)
+    def __ne__(self, other): return NotEqual.apply(self, other)
+
+    # ----- elementwise --------------------------------------------------------------------------
+    def exp(self): return Exp.apply(self)
+    def log(self): return Log.apply(self)
+    def sqrt(self): return Sqrt.apply(self)
+    def abs(self): return Abs.apply(self)
+    def tanh(self): return Tanh.apply(self)
+    def sigmoid(self): return Sigmoid.apply(self)
+    def relu(self): return Relu.apply(self)
+    def leaky_relu(self, negative_slope=0.01): return LeakyRelu.apply(self, negative_slope=negative_slope)
+    def softplus(self): return Softplus.apply(self)
+    def clip(self, min=None, max=None): return Clip.apply(self, low=min, high=max)
+    clamp = clip
+    def maximum(self, other): return Maximum.apply(self, other)
+    def minimum(self, other): return Minimum.apply(self, other)
+    def pow(self, exponent): return Pow.apply(self, exponent)
+    def matmul(self, other): return MatMul.apply(self, other)
+
+    # ----- reductions (axis, or its alias dim) --------------------------------------------------
+    def sum(self, axis=None, keepdims=False, dim=None): return Sum.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False, dim=None): return Mean.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
+    def max(self, axis=None, keepdims=False, dim=None): return Max.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
+    def min(self, axis=None, keepdims=False, dim=None): return Min.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
+    def var(self, axis=None, keepdims=False, dim=None, ddof=0): return Var.apply(self, axis=_axis(axis, dim), keepdims=keepdims, ddof=ddof)
+    def logsumexp(self, axis=None, keepdims=False, dim=None): return LogSumExp.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
+    def softmax(self, axis=-1, dim=None): return Softmax.apply(self, axis=_axis(axis, dim))
+    def log_softmax(self, axis=-1, dim=None): return LogSoftmax.apply(self, axis=_axis(axis, dim))
+
+    # ----- shape --------------------------------------------------------------------------------
+    def reshape(self, *shape): return reshape(self, *shape)
+    view = reshape
+    def transpose(self, *axes): return transpose(self, *axes)
+    def permute(self, *axes): return permute(self, *axes)
+    def squeeze(self, axis=None, dim=None): return squeeze(self, _axis(axis, dim))
+    def unsqueeze(self, axis=None, dim=None): return unsqueeze(self, _axis(axis, dim))
+    def expand(self, *shape): return expand(self, *shape)
+    def flatten(self, start_dim=0, end_dim=-1): return flatten(self, start_dim, end_dim)
+    def split(self, split_size_or_sections, axis=0, dim=None): return split(self, split_size_or_sections, _axis(axis, dim))
+    def chunk(self, chunks, axis=0, dim=None): return chunk(self, chunks, _axis(axis, dim))
+    def __getitem__(self, index): return GetItem.apply(self, index=index)
+
+
+class _HookHandle:
+    """Returned by ``register_hook``; ``remove()`` takes the hook off."""
+
+    def __init__(self, hooks, fn):
+        self._hooks, self._fn = hooks, fn
+
+    def remove(self):
+        if self._fn in self._hooks:
+            self._hooks.remove(self._fn)
+
+
+# The ops import Function, which imports this module: import them after Tensor exists.
+from .ops.elementwise import (Abs, Add, Cast, Clip, Div, Equal, Exp, Greater, GreaterEqual,  # noqa: E402
+                              LeakyRelu, Less, LessEqual, Log, Maximum, Minimum, Mul, Neg,
+                              NotEqual, Pow, Relu, Sigmoid, Softplus, Sqrt, Sub, Tanh)
+from .ops.linalg import MatMul  # noqa: E402
+from .ops.reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Sum, Var  # noqa: E402
+from .ops.shape import (GetItem, chunk, expand, flatten, permute, reshape, split,  # noqa: E402
+                        squeeze, transpose, unsqueeze)

@@ -1,0 +1,144 @@
+"""The default text corpus, available offline wherever Python is, and loading a user's text file.
+
+The default corpus is the English text of Python's own language reference, which CPython ships in
+the standard library as ``pydoc_data.topics`` (what ``help("if")`` prints): about 460,000
+characters of prose with some code, the same on every machine with the same Python version. If a
+stripped-down Python lacks ``pydoc_data``, the fallback is the docstrings of standard-library
+modules (smaller, ~100,000+ characters, but still English prose). Either way nothing is downloaded.
+
+Example:
+    >>> from rnn.corpus import default_corpus
+    >>> text, source = default_corpus()
+    >>> len(text) > 50_000, source in ("pydoc_data.topics", "stdlib docstrings")
+    (True, True)
+"""
+import os
+
+__all__ = ["default_corpus", "load_text", "split_text", "TextFileError"]
+
+
+class TextFileError(ValueError):
+    """A text file that cannot serve as a corpus (missing, empty, binary, undecodable)."""
+
+
+# Stdlib modules whose docstrings form the fallback corpus; all pure-Python and always present.
+_FALLBACK_MODULES = ("builtins", "os", "re", "json", "collections", "itertools", "functools",
+                     "pathlib", "argparse", "logging", "unittest", "typing", "datetime",
+                     "decimal", "fractions", "random", "statistics", "string", "textwrap",
+                     "subprocess", "threading", "email", "http.client", "urllib.parse",
+                     "inspect", "dataclasses", "enum", "abc", "contextlib", "heapq", "bisect")
+
+
+def _pydoc_topics_text():
+    from pydoc_data.topics import topics
+    # Sorted by topic name so the text (and every result trained on it) is reproducible.
+    return "\n\n".join(topics[name].strip() for name in sorted(topics)) + "\n"
+
+
+def _docstrings_text():
+    import importlib
+    import inspect
+    import warnings
+    with warnings.catch_warnings():
+        # Touching deprecated attributes (e.g. typing.io) warns; we only read docstrings.
+        warnings.simplefilter("ignore")
+        return _collect_docstrings(importlib, inspect)
+
+
+def _collect_docstrings(importlib, inspect):
+    parts = []
+    for module_name in _FALLBACK_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        doc = inspect.getdoc(module)
+        if doc:
+            parts.append(doc)
+        for name in sorted(dir(module)):
+            if name.startswith("_"):
+                continue
+            doc = inspect.getdoc(getattr(module, name, None))
+            # Keep substantial docstrings only; one-liners are mostly signatures.
+            if doc and len(doc) > 200 and doc not in parts:
+                parts.append(doc)
+    return "\n\n".join(parts) + "\n"
+
+
+def default_corpus(prefer="pydoc_data"):
+    """The default training text and where it came from.
+
+    Args:
+        prefer: ``"pydoc_data"`` (Python's language reference, the default) or ``"docstrings"``
+            (standard-library docstrings, also the automatic fallback when ``pydoc_data`` is
+            missing).
+
+    Returns: ``(text, source)`` with ``source`` either ``"pydoc_data.topics"`` or
+    ``"stdlib docstrings"``.
+
+    Example:
+        >>> text, source = default_corpus(prefer="docstrings")
+        >>> source, len(text) > 50_000
+        ('stdlib docstrings', True)
+    """
+    if prefer not in ("pydoc_data", "docstrings"):
+        raise ValueError(f"prefer must be 'pydoc_data' or 'docstrings', got {prefer!r}")
+    if prefer == "pydoc_data":
+        try:
+            return _pydoc_topics_text(), "pydoc_data.topics"
+        except ImportError:
+            pass
+    return _docstrings_text(), "stdlib docstrings"
+
+
+def load_text(path, min_chars=2):
+    """Read a UTF-8 text file for training, refusing empty or binary files with a clear error.
+
+    A file counts as binary if it holds NUL bytes or is not valid UTF-8 (``latin-1`` text is
+    read as such only if nearly all its bytes are printable).
+
+    Example:
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "t.txt")
+        >>> _ = open(path, "w", encoding="utf-8").write("hello")
+        >>> load_text(path)
+        'hello'
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise TextFileError(f"text file {path!r} does not exist")
+    if os.path.isdir(path):
+        raise TextFileError(f"{path!r} is a directory; give a text file")
+    with open(path, "rb") as f:
+        raw = f.read()
+    if len(raw) == 0:
+        raise TextFileError(f"text file {path!r} is empty; give a file with some text in it")
+    if b"\x00" in raw[:1 << 20]:
+        raise TextFileError(f"{path!r} looks like a binary file (it contains NUL bytes); "
+                            f"give a plain UTF-8 text file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        text = raw.decode("latin-1")
+        printable = sum(c.isprintable() or c in "\n\r\t" for c in text[:100_000])
+        if printable < 0.95 * min(len(text), 100_000):
+            raise TextFileError(f"{path!r} is not UTF-8 text ({error.reason} at byte "
+                                f"{error.start}) and looks binary; give a plain text file") \
+                from None
+    if len(text) < min_chars:
+        raise TextFileError(f"text file {path!r} has {len(text)} character(s); at least "
+                            f"{min_chars} are needed")
+    return text
+
+
+def split_text(text, valid_fraction=0.05):
+    """Split a text into training and held-out parts (the held-out part is the end).
+
+    Example:
+        >>> split_text("abcdefghij", valid_fraction=0.2)
+        ('abcdefgh', 'ij')
+    """
+    if not 0.0 <= valid_fraction < 1.0:
+        raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
+    cut = len(text) - int(round(len(text) * valid_fraction))
+    return text[:cut], text[cut:]

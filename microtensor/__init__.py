@@ -36,3 +36,4 @@ clamp = clip
 
 __version__ = "0.1.0"
 from . import nn
+from . import optim

@@ -8,3 +8,6 @@ Example:
 """
 from .module import Module
 from .parameter import Parameter
+from . import functional, init, utils
+from .layers import (Dropout, Embedding, Identity, LayerNorm, Linear, ModuleDict, ModuleList, ReLU,
+                     Sequential, Sigmoid, Tanh)

@@ -1,0 +1,430 @@
+"""Fused recurrent ops: a whole sequence of one layer and direction as ONE ``mt.Function``.
+
+The explicit cells in :mod:`rnn.cells` build every gate from primitive ops, which is what a learner
+wants to see but costs a graph node per primitive per step. Here each cell type is one
+``mt.Function`` over a whole sequence with a hand-derived backward, built for speed:
+
+* the input projection of all steps is hoisted into one matmul before the loop
+  (``(T*B, I) @ (I, G*H)``), so the loop only does ``h @ W_hh^T`` (one matmul for all gates);
+* the backward loop only propagates through time; the gradients of ``weight_ih``, ``weight_hh``,
+  the biases and the input for all steps are each summed in ONE matmul after the loop;
+* a Function has one output, so the output sequence and the final states are packed into one
+  array ``(T + S, B, H)`` (S = number of states: 1, or 2 for LSTM) and sliced afterwards.
+
+A cell's ``fused=True`` runs the same Function on a sequence of length 1, so there is one fused node
+per time step. ``mask`` (T, B, 1) of booleans implements ``lengths``: where it is False the state is
+carried unchanged, the output is 0, and no gradient reaches that step's input.
+
+Gate order and formulas are PyTorch's (LSTM i, f, g, o; GRU r, z, n with
+``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``), so the same parameters give the same numbers as
+the explicit cells (to ~1e-15 in float64).
+
+Example:
+    >>> import numpy as np, microtensor as mt
+    >>> from rnn.fused import lstm_sequence
+    >>> T, B, I, H = 5, 2, 3, 4
+    >>> x = mt.randn(T, B, I, requires_grad=True)
+    >>> h0, c0 = mt.zeros(B, H), mt.zeros(B, H)
+    >>> w_ih, w_hh = mt.randn(4 * H, I, requires_grad=True), mt.randn(4 * H, H, requires_grad=True)
+    >>> out, (h_n, c_n) = lstm_sequence(x, (h0, c0), w_ih, w_hh)
+    >>> out.shape, h_n.shape
+    ((5, 2, 4), (2, 4))
+    >>> out.sum().backward()
+    >>> x.grad.shape, w_hh.grad.shape
+    ((5, 2, 3), (16, 4))
+"""
+import numpy as np
+
+import microtensor as mt
+
+
+def _sigmoid_(a):
+    """In-place logistic sigmoid, computed exactly as mt.sigmoid does: (1 + tanh(a / 2)) / 2."""
+    a *= 0.5
+    np.tanh(a, out=a)
+    a += 1
+    a *= 0.5
+    return a
+
+
+def _steps(T, reverse):
+    return range(T - 1, -1, -1) if reverse else range(T)
+
+
+def _input_projection(x, w_ih, bias):
+    """All steps' ``x_t @ W_ih^T + bias`` in one matmul: (T, B, I) -> (T, B, G*H)."""
+    T, B, I = x.shape
+    gi = x.reshape(T * B, I) @ w_ih.T          # (T*B, G*H)
+    if bias is not None:
+        gi += bias
+    return gi.reshape(T, B, -1)
+
+
+def _weight_grads(ctx, x, h_prev, d_gi, d_gh, n_bias):
+    """Grads of x, weight_ih, weight_hh and the biases, each summed over all steps in one op."""
+    T, B, I = x.shape
+    H = h_prev.shape[2]
+    d_gi2 = d_gi.reshape(T * B, -1)            # (T*B, G*H)
+    d_gh2 = d_gi2 if d_gh is None else d_gh.reshape(T * B, -1)
+    needs = ctx.needs_input_grad
+    w_ih = ctx.w_ih
+    dx = (d_gi2 @ w_ih).reshape(T, B, I) if needs[0] else None
+    dw_ih = d_gi2.T @ x.reshape(T * B, I) if needs[-2 - n_bias] else None
+    dw_hh = d_gh2.T @ h_prev.reshape(T * B, H) if needs[-1 - n_bias] else None
+    biases = ()
+    if n_bias:
+        biases = (d_gi2.sum(axis=0) if needs[-2] else None,
+                  d_gh2.sum(axis=0) if needs[-1] else None)
+    return dx, dw_ih, dw_hh, biases
+
+
+def _split_mask(m, grad_state):
+    """Gradient of a masked state update ``s_t = m ? s_new : s_prev``: (to s_new, to s_prev)."""
+    return np.where(m, grad_state, 0), np.where(m, 0, grad_state)
+
+
+class LSTMSequence(mt.Function):
+    """One LSTM layer/direction over a whole sequence (gate order i, f, g, o).
+
+    Inputs: x (T, B, I), h0 (B, H), c0 (B, H), weight_ih (4H, I), weight_hh (4H, H), then optionally
+    bias_ih (4H,), bias_hh (4H,). Attributes: ``mask`` (T, B, 1) bool or None, ``reverse``.
+    Output: (T + 2, B, H) = the T outputs, then h_n, then c_n.
+    """
+    name = "lstm_fused"
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, *biases, mask=None, reverse=False):
+        T, B, _ = x.shape
+        H = h0.shape[1]
+        bias = biases[0] + biases[1] if biases else None
+        gi = _input_projection(x, w_ih, bias)                  # (T, B, 4H)
+        w_hh_t = w_hh.T                                        # (H, 4H), a view
+        gates = np.empty((T, B, 4 * H), dtype=x.dtype)         # activated i, f, g, o
+        h_prev = np.empty((T, B, H), dtype=x.dtype)            # state entering each step
+        c_prev = np.empty((T, B, H), dtype=x.dtype)
+        tanh_c = np.empty((T, B, H), dtype=x.dtype)
+        packed = np.empty((T + 2, B, H), dtype=x.dtype)
+        h, c = h0, c0
+        for t in _steps(T, reverse):
+            h_prev[t], c_prev[t] = h, c
+            g = gates[t]
+            np.matmul(h, w_hh_t, out=g)                         # (B, 4H)
+            g += gi[t]
+            _sigmoid_(g[:, :2 * H])                            # i, f
+            np.tanh(g[:, 2 * H:3 * H], out=g[:, 2 * H:3 * H])  # g
+            _sigmoid_(g[:, 3 * H:])                            # o
+            i, f, gg, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
+            c_new = f * c
+            c_new += i * gg                                    # (B, H)
+            tc = np.tanh(c_new, out=tanh_c[t])
+            h_new = o * tc                                     # (B, H)
+            if mask is not None:
+                m = mask[t]                                    # (B, 1)
+                packed[t] = np.where(m, h_new, 0)
+                h_new = np.where(m, h_new, h)
+                c_new = np.where(m, c_new, c)
+            else:
+                packed[t] = h_new
+            h, c = h_new, c_new
+        packed[T], packed[T + 1] = h, c
+        ctx.w_ih, ctx.w_hh = w_ih, w_hh
+        ctx.n_bias, ctx.mask, ctx.reverse = len(biases), mask, reverse
+        ctx.save_for_backward(x, gates, h_prev, c_prev, tanh_c)
+        return packed
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, gates, h_prev, c_prev, tanh_c = ctx.saved_tensors
+        mask = ctx.mask
+        T = x.shape[0]
+        H = h_prev.shape[2]
+        d_out = grad[:T]
+        dh, dc = grad[T], grad[T + 1]                          # grads of the state after each step
+        d_gates = np.empty_like(gates)                         # grads of the pre-activations
+        w_hh = ctx.w_hh
+        for t in _steps(T, not ctx.reverse):
+            g = gates[t]
+            i, f, gg, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
+            tc = tanh_c[t]
+            dh_new = dh + d_out[t]
+            dh_keep = dc_keep = None
+            if mask is not None:
+                m = mask[t]
+                dh_new, _ = _split_mask(m, dh_new)
+                _, dh_keep = _split_mask(m, dh)
+                dc, dc_keep = _split_mask(m, dc)
+            dc_new = dh_new * o
+            dc_new *= 1 - tc * tc
+            dc_new += dc
+            dg = d_gates[t]
+            np.multiply(dc_new, gg, out=dg[:, :H])              # di
+            dg[:, :H] *= i * (1 - i)
+            np.multiply(dc_new, c_prev[t], out=dg[:, H:2 * H])   # df
+            dg[:, H:2 * H] *= f * (1 - f)
+            np.multiply(dc_new, i, out=dg[:, 2 * H:3 * H])       # dg
+            dg[:, 2 * H:3 * H] *= 1 - gg * gg
+            np.multiply(dh_new, tc, out=dg[:, 3 * H:])          # do
+            dg[:, 3 * H:] *= o * (1 - o)
+            dh = dg @ w_hh                                     # (B, H)
+            dc = dc_new * f
+            if dh_keep is not None:
+                dh += dh_keep
+                dc += dc_keep
+        dx, dw_ih, dw_hh, biases = _weight_grads(ctx, x, h_prev, d_gates, None, ctx.n_bias)
+        return (dx, dh, dc, dw_ih, dw_hh) + biases
+
+
+class GRUSequence(mt.Function):
+    """One GRU layer/direction over a whole sequence (gate order r, z, n; PyTorch's formulas).
+
+    Inputs: x (T, B, I), h0 (B, H), weight_ih (3H, I), weight_hh (3H, H), optionally bias_ih, bias_hh
+    (3H,). Attributes: ``mask`` (T, B, 1) bool or None, ``reverse``.
+    Output: (T + 1, B, H) = the T outputs, then h_n.
+    """
+    name = "gru_fused"
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, *biases, mask=None, reverse=False):
+        T, B, _ = x.shape
+        H = h0.shape[1]
+        gi = _input_projection(x, w_ih, biases[0] if biases else None)   # (T, B, 3H)
+        b_hh = biases[1] if biases else None
+        w_hh_t = w_hh.T                                        # (H, 3H)
+        rz = np.empty((T, B, 2 * H), dtype=x.dtype)            # activated r, z
+        n_all = np.empty((T, B, H), dtype=x.dtype)
+        hn_all = np.empty((T, B, H), dtype=x.dtype)            # W_hn h + b_hn (multiplied by r)
+        h_prev = np.empty((T, B, H), dtype=x.dtype)
+        packed = np.empty((T + 1, B, H), dtype=x.dtype)
+        h = h0
+        for t in _steps(T, reverse):
+            h_prev[t] = h
+            gh = h @ w_hh_t                                    # (B, 3H)
+            if b_hh is not None:
+                gh += b_hh
+            g = rz[t]
+            np.add(gi[t, :, :2 * H], gh[:, :2 * H], out=g)
+            _sigmoid_(g)
+            r, z = g[:, :H], g[:, H:]
+            hn_all[t] = gh[:, 2 * H:]
+            n = np.multiply(r, gh[:, 2 * H:], out=n_all[t])
+            n += gi[t, :, 2 * H:]
+            np.tanh(n, out=n)                                  # (B, H)
+            h_new = h - n
+            h_new *= z
+            h_new += n                                         # (1 - z) * n + z * h
+            if mask is not None:
+                m = mask[t]
+                packed[t] = np.where(m, h_new, 0)
+                h_new = np.where(m, h_new, h)
+            else:
+                packed[t] = h_new
+            h = h_new
+        packed[T] = h
+        ctx.w_ih, ctx.w_hh = w_ih, w_hh
+        ctx.n_bias, ctx.mask, ctx.reverse = len(biases), mask, reverse
+        ctx.save_for_backward(x, rz, n_all, hn_all, h_prev)
+        return packed
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, rz, n_all, hn_all, h_prev = ctx.saved_tensors
+        mask = ctx.mask
+        T = x.shape[0]
+        H = h_prev.shape[2]
+        d_out = grad[:T]
+        dh = grad[T]
+        d_gi = np.empty((T,) + rz.shape[1:2] + (3 * H,), dtype=rz.dtype)
+        d_gh = np.empty_like(d_gi)
+        w_hh = ctx.w_hh
+        for t in _steps(T, not ctx.reverse):
+            r, z = rz[t, :, :H], rz[t, :, H:]
+            n = n_all[t]
+            hp = h_prev[t]
+            dh_new = dh + d_out[t]
+            dh_keep = None
+            if mask is not None:
+                m = mask[t]
+                dh_new, _ = _split_mask(m, dh_new)
+                _, dh_keep = _split_mask(m, dh)
+            dn = dh_new * (1 - z)
+            dn *= 1 - n * n                                    # grad of n's pre-activation
+            dz = dh_new * (hp - n)
+            dz *= z * (1 - z)
+            dr = dn * hn_all[t]
+            dr *= r * (1 - r)
+            gi_t, gh_t = d_gi[t], d_gh[t]
+            gi_t[:, :H] = dr
+            gi_t[:, H:2 * H] = dz
+            gi_t[:, 2 * H:] = dn
+            gh_t[:, :2 * H] = gi_t[:, :2 * H]
+            np.multiply(dn, r, out=gh_t[:, 2 * H:])
+            dh = gh_t @ w_hh
+            dh += dh_new * z
+            if dh_keep is not None:
+                dh += dh_keep
+        dx, dw_ih, dw_hh, biases = _weight_grads(ctx, x, h_prev, d_gi, d_gh, ctx.n_bias)
+        return (dx, dh, dw_ih, dw_hh) + biases
+
+
+class RNNSequence(mt.Function):
+    """One Elman RNN layer/direction over a whole sequence: h' = act(W_ih x + b_ih + W_hh h + b_hh).
+
+    Inputs: x (T, B, I), h0 (B, H), weight_ih (H, I), weight_hh (H, H), optionally bias_ih, bias_hh
+    (H,). Attributes: ``nonlinearity`` ("tanh" or "relu"), ``mask``, ``reverse``.
+    Output: (T + 1, B, H) = the T outputs, then h_n.
+    """
+    name = "rnn_fused"
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, *biases, nonlinearity="tanh", mask=None, reverse=False):
+        T, B, _ = x.shape
+        H = h0.shape[1]
+        bias = biases[0] + biases[1] if biases else None
+        gi = _input_projection(x, w_ih, bias)                  # (T, B, H)
+        w_hh_t = w_hh.T
+        h_raw = np.empty((T, B, H), dtype=x.dtype)             # activation before masking
+        h_prev = np.empty((T, B, H), dtype=x.dtype)
+        packed = np.empty((T + 1, B, H), dtype=x.dtype)
+        relu = nonlinearity == "relu"
+        h = h0
+        for t in _steps(T, reverse):
+            h_prev[t] = h
+            a = np.matmul(h, w_hh_t, out=h_raw[t])
+            a += gi[t]
+            if relu:
+                np.maximum(a, 0, out=a)
+            else:
+                np.tanh(a, out=a)
+            h_new = a
+            if mask is not None:
+                m = mask[t]
+                packed[t] = np.where(m, h_new, 0)
+                h_new = np.where(m, h_new, h)
+            else:
+                packed[t] = h_new
+            h = h_new
+        packed[T] = h
+        ctx.w_ih, ctx.w_hh = w_ih, w_hh
+        ctx.n_bias, ctx.mask, ctx.reverse, ctx.relu = len(biases), mask, reverse, relu
+        ctx.save_for_backward(x, h_raw, h_prev)
+        return packed
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, h_raw, h_prev = ctx.saved_tensors
+        mask = ctx.mask
+        T = x.shape[0]
+        d_out = grad[:T]
+        dh = grad[T]
+        d_pre = np.empty_like(h_raw)
+        w_hh = ctx.w_hh
+        for t in _steps(T, not ctx.reverse):
+            dh_new = dh + d_out[t]
+            dh_keep = None
+            if mask is not None:
+                m = mask[t]
+                dh_new, _ = _split_mask(m, dh_new)
+                _, dh_keep = _split_mask(m, dh)
+            a = h_raw[t]
+            if ctx.relu:
+                np.multiply(dh_new, a > 0, out=d_pre[t])
+            else:
+                np.multiply(dh_new, 1 - a * a, out=d_pre[t])
+            dh = d_pre[t] @ w_hh
+            if dh_keep is not None:
+                dh += dh_keep
+        dx, dw_ih, dw_hh, biases = _weight_grads(ctx, x, h_prev, d_pre, None, ctx.n_bias)
+        return (dx, dh, dw_ih, dw_hh) + biases
+
+
+def _biases(bias_ih, bias_hh):
+    if (bias_ih is None) != (bias_hh is None):
+        raise ValueError("give both bias_ih and bias_hh, or neither")
+    return () if bias_ih is None else (bias_ih, bias_hh)
+
+
+def _mask_array(mask):
+    if mask is None:
+        return None
+    mask = np.asarray(getattr(mask, "data", mask), dtype=bool)
+    if mask.ndim != 3 or mask.shape[2] != 1:
+        raise mt.ShapeError(f"mask must have shape (T, B, 1), got {mask.shape}")
+    return mask
+
+
+def lstm_sequence(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, mask=None,
+                  reverse=False):
+    """Run one LSTM layer/direction over ``x`` as one fused op.
+
+    Args:
+        x: (T, B, I) tensor. state: ``(h0, c0)``, each (B, H).
+        weight_ih (4H, I), weight_hh (4H, H), bias_ih, bias_hh (4H,) or None: PyTorch's layout.
+        mask: optional (T, B, 1) booleans; False steps keep the state and output 0.
+        reverse: run from the last step to the first.
+
+    Returns: ``(output (T, B, H), (h_n, c_n))``.
+
+    Example:
+        >>> import microtensor as mt
+        >>> out, (h, c) = lstm_sequence(mt.ones(3, 1, 2), (mt.zeros(1, 4), mt.zeros(1, 4)),
+        ...                             mt.zeros(16, 2), mt.zeros(16, 4))
+        >>> out.shape, float(c.data[0, 0])     # i = f = o = 0.5, g = 0 -> c stays 0
+        ((3, 1, 4), 0.0)
+    """
+    h0, c0 = state
+    T = x.shape[0]
+    packed = LSTMSequence.apply(x, h0, c0, weight_ih, weight_hh, *_biases(bias_ih, bias_hh),
+                                mask=_mask_array(mask), reverse=bool(reverse))
+    return packed[:T], (packed[T], packed[T + 1])
+
+
+def gru_sequence(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, mask=None,
+                 reverse=False):
+    """Run one GRU layer/direction over ``x`` as one fused op.
+
+    Args:
+        x: (T, B, I) tensor. state: ``h0`` (B, H) (or a 1-tuple holding it).
+        weight_ih (3H, I), weight_hh (3H, H), bias_ih, bias_hh (3H,) or None.
+        mask, reverse: as in :func:`lstm_sequence`.
+
+    Returns: ``(output (T, B, H), h_n)``.
+
+    Example:
+        >>> import microtensor as mt
+        >>> out, h = gru_sequence(mt.ones(3, 2, 2), mt.zeros(2, 4), mt.zeros(12, 2), mt.zeros(12, 4))
+        >>> out.shape, h.shape
+        ((3, 2, 4), (2, 4))
+    """
+    h0 = state[0] if isinstance(state, tuple) else state
+    T = x.shape[0]
+    packed = GRUSequence.apply(x, h0, weight_ih, weight_hh, *_biases(bias_ih, bias_hh),
+                               mask=_mask_array(mask), reverse=bool(reverse))
+    return packed[:T], packed[T]
+
+
+def rnn_sequence(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh",
+                 mask=None, reverse=False):
+    """Run one Elman RNN layer/direction (tanh or relu) over ``x`` as one fused op.
+
+    Args:
+        x: (T, B, I) tensor. state: ``h0`` (B, H) (or a 1-tuple holding it).
+        weight_ih (H, I), weight_hh (H, H), bias_ih, bias_hh (H,) or None.
+        nonlinearity: "tanh" or "relu". mask, reverse: as in :func:`lstm_sequence`.
+
+    Returns: ``(output (T, B, H), h_n)``.
+
+    Example:
+        >>> import microtensor as mt
+        >>> out, h = rnn_sequence(mt.ones(3, 2, 2), mt.zeros(2, 4), mt.ones(4, 2), mt.zeros(4, 4),
+        ...                       nonlinearity="relu")
+        >>> h.data[0].tolist()
+        [2.0, 2.0, 2.0, 2.0]
+    """
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    h0 = state[0] if isinstance(state, tuple) else state
+    T = x.shape[0]
+    packed = RNNSequence.apply(x, h0, weight_ih, weight_hh, *_biases(bias_ih, bias_hh),
+                               nonlinearity=nonlinearity, mask=_mask_array(mask),
+                               reverse=bool(reverse))
+    return packed[:T], packed[T]

@@ -1,0 +1,378 @@
+"""Stacked, optionally bidirectional recurrent layers: one generic class for any cell.
+
+:class:`Recurrent` unrolls any cell (see :mod:`rnn.cells` and docs/custom_cell.md) over time,
+stacks ``num_layers`` of them, runs a reverse direction if ``bidirectional``, applies dropout
+between layers in training mode and masks padded steps given ``lengths``. :class:`RNN`,
+:class:`LSTM` and :class:`GRU` are that class with PyTorch's signature and parameter names
+(``weight_ih_l0``, ``bias_hh_l1_reverse``, ...), so PyTorch state dicts load unchanged.
+
+Every step of every layer and direction runs inside
+``mt.scope(f"{name}/l{k}{'/reverse' if reverse else ''}/t{t}")``, so a drawing of the graph can
+group nodes by time step. With ``fused=True`` each layer and direction is one fused op
+(:mod:`rnn.fused`) in scope ``f"{name}/l{k}{'/reverse' if reverse else ''}"`` instead.
+
+Example:
+    >>> import microtensor as mt, rnn
+    >>> mt.manual_seed(0)
+    >>> lstm = rnn.LSTM(input_size=3, hidden_size=5, num_layers=2, bidirectional=True)
+    >>> output, (h_n, c_n) = lstm(mt.randn(7, 2, 3))          # (T, B, I)
+    >>> output.shape, h_n.shape, c_n.shape
+    ((7, 2, 10), (4, 2, 5), (4, 2, 5))
+"""
+import numpy as np
+
+import microtensor as mt
+
+from . import fused as _fused
+from .cells import GRUCell, LSTMCell, RNNCell, _as_tensor, _positive_int
+
+
+def _rebind(cell, dotted_name, param):
+    """Make ``cell``'s parameter ``dotted_name`` be ``param`` (the layer's registered object)."""
+    *path, last = dotted_name.split(".")
+    module = cell
+    for part in path:
+        module = module._modules[part]
+    module._parameters[last] = param
+
+
+def _check_lengths(lengths, T, B):
+    """``lengths`` as an int array (B,), each in 1..T, or a ValueError saying what was expected."""
+    values = np.asarray(getattr(lengths, "data", lengths))
+    if values.ndim != 1 or values.shape[0] != B:
+        raise mt.ShapeError(f"lengths must hold one length per sequence: expected shape ({B},), "
+                            f"got {values.shape}")
+    if values.dtype.kind not in "iu" and not (values.dtype.kind == "f"
+                                               and np.all(values == np.round(values))):
+        raise TypeError(f"lengths must be integers, got {values.dtype}")
+    values = values.astype(np.int64)
+    if (values <= 0).any():
+        raise ValueError(f"lengths must be positive (an empty sequence has nothing to run), "
+                         f"got {values.tolist()}")
+    if (values > T).any():
+        raise ValueError(f"lengths must be at most the sequence length {T}, got {values.tolist()}")
+    return values
+
+
+class Recurrent(mt.nn.Module):
+    """A stack of recurrent layers built from any cell class, optionally bidirectional.
+
+    Args:
+        cell: the cell class (or any factory ``cell(input_size, hidden_size, bias=bias,
+            **cell_kwargs)``) returning a cell that follows the contract of :mod:`rnn.cells`.
+        input_size: features of the input. hidden_size: features of each state.
+        num_layers: stacked layers; layer k > 0 reads layer k-1's output (both directions).
+        bias: passed to the cell.
+        batch_first: input and output are (B, T, features) instead of (T, B, features).
+        dropout: probability of zeroing an element of each layer's output except the last
+            (training mode only), drawn from ``mt.get_rng()``.
+        bidirectional: also run each layer from the last step to the first; outputs of both
+            directions are concatenated on the feature axis.
+        fused: run each layer/direction as one fused op (only cells with a ``fused_sequence``
+            method: the built-in RNN, LSTM and GRU cells).
+        name: the scope prefix of the recorded graph (default: the class name in lower case).
+        **cell_kwargs: passed to the cell (e.g. ``nonlinearity``).
+
+    The cell's parameters are registered on this module as ``{param}_l{k}`` and
+    ``{param}_l{k}_reverse`` (dots in a nested name become ``_``), in PyTorch's order.
+
+    Inputs: ``(input, hx=None, lengths=None)``
+        input: (T, B, input_size), or (B, T, input_size) if ``batch_first``.
+        hx: the initial state: (num_layers * D, B, hidden_size) for a one-state cell, a tuple of
+            such tensors for a multi-state cell (LSTM: ``(h_0, c_0)``); zeros if None. D = 2 if
+            bidirectional else 1; the index of layer k, direction d is ``k * D + d``.
+        lengths: optional sequence lengths (B,) in 1..T for a padded batch: as PyTorch's packed
+            sequences, padded steps neither change the state nor receive gradient, outputs past a
+            length are zero, the reverse direction starts at each sequence's own last step.
+
+    Outputs: ``(output, h_n)``
+        output: (T, B, D * hidden_size) (batch-first if ``batch_first``): the last layer's outputs.
+        h_n: the final states, laid out like ``hx`` (a tuple for a multi-state cell).
+
+    Example:
+        >>> import microtensor as mt, rnn
+        >>> layer = rnn.Recurrent(rnn.GRUCell, 4, 6, num_layers=2, name="enc")
+        >>> out, h_n = layer(mt.zeros(5, 3, 4))
+        >>> out.shape, h_n.shape, [n for n, _ in layer.named_parameters()][:2]
+        ((5, 3, 6), (2, 3, 6), ['weight_ih_l0', 'weight_hh_l0'])
+    """
+
+    def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, fused=False, name=None, **cell_kwargs):
+        super().__init__()
+        self.input_size = _positive_int(input_size, "input_size")
+        self.hidden_size = _positive_int(hidden_size, "hidden_size")
+        self.num_layers = _positive_int(num_layers, "num_layers")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
+                or not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}")
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.fused = bool(fused)
+        self.name = type(self).__name__.lower() if name is None else str(name)
+        self.cell_class = cell
+        self.cell_kwargs = dict(cell_kwargs)
+        directions = 2 if self.bidirectional else 1
+        cells, bindings = [], []
+        for k in range(self.num_layers):
+            layer_input = self.input_size if k == 0 else self.hidden_size * directions
+            for d in range(directions):
+                c = cell(layer_input, self.hidden_size, bias=self.bias, **cell_kwargs)
+                if not isinstance(c, mt.nn.Module):
+                    raise TypeError(f"cell factory must return an mt.nn.Module, got "
+                                    f"{type(c).__name__}")
+                for attr in ("input_size", "hidden_size"):
+                    if getattr(c, attr, None) != (layer_input if attr == "input_size"
+                                                  else self.hidden_size):
+                        raise ValueError(f"cell {type(c).__name__} must set {attr} from its "
+                                         f"constructor arguments")
+                if self.fused and not hasattr(c, "fused_sequence"):
+                    raise ValueError(f"fused=True needs a cell with a fused_sequence method; "
+                                     f"{type(c).__name__} has none (use fused=False)")
+                suffix = f"_l{k}" + ("_reverse" if d else "")
+                names = []
+                for pname, p in c.named_parameters():
+                    flat = pname.replace(".", "_") + suffix
+                    self.register_parameter(flat, p)
+                    names.append((pname, flat))
+                cells.append(c)
+                bindings.append(names)
+        # Cells are kept out of the module tree so that parameter names stay PyTorch's
+        # (weight_ih_l0, not cells.0.weight_ih); they share the Parameter objects registered above
+        # and are re-bound to them on each call, so replacing a parameter is seen by the cell.
+        object.__setattr__(self, "_cells", cells)
+        object.__setattr__(self, "_bindings", bindings)
+        self.num_states = getattr(cells[0], "num_states", 1)
+
+    @property
+    def num_directions(self):
+        """2 if bidirectional else 1."""
+        return 2 if self.bidirectional else 1
+
+    def cells(self):
+        """The cells, in order layer 0 forward, layer 0 reverse, layer 1 forward, ...
+
+        They share this module's parameters (``cells()[0].weight_ih is layer.weight_ih_l0``).
+
+        Example:
+            >>> import rnn
+            >>> lstm = rnn.LSTM(2, 3)
+            >>> lstm.cells()[0].weight_ih is lstm.weight_ih_l0
+            True
+        """
+        self._sync_cells()
+        return list(self._cells)
+
+    def _sync_cells(self):
+        for c, names in zip(self._cells, self._bindings):
+            for pname, flat in names:
+                _rebind(c, pname, self._parameters[flat])
+            c.train(self.training)
+
+    # ----- checks -------------------------------------------------------------------------------
+    def _check_input(self, x):
+        x = _as_tensor(x)
+        cls = type(self).__name__
+        layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
+        if x.ndim != 3:
+            raise mt.ShapeError(f"{cls}: expected a 3-d input {layout} with input_size="
+                                f"{self.input_size}, got shape {x.shape}")
+        if x.shape[2] != self.input_size:
+            raise mt.ShapeError(f"{cls}: expected input features (last axis) = input_size="
+                                f"{self.input_size}, got shape {x.shape} {layout}")
+        T = x.shape[1] if self.batch_first else x.shape[0]
+        B = x.shape[0] if self.batch_first else x.shape[1]
+        if T == 0:
+            raise ValueError(f"{cls}: empty sequence (input shape {x.shape}): need at least one "
+                             f"time step")
+        if B == 0:
+            raise ValueError(f"{cls}: empty batch (input shape {x.shape})")
+        dtype = self._parameters[self._bindings[0][0][1]].dtype
+        if x.dtype != dtype:
+            raise TypeError(f"{cls}: input is {x.dtype} but the parameters are {dtype}; convert "
+                            f"one of them (e.g. model.double() or x.astype('{dtype}'))")
+        return x
+
+    def _check_hx(self, hx, B, dtype):
+        """The initial states as a list (per layer*direction) of state tuples."""
+        LD = self.num_layers * self.num_directions
+        cls = type(self).__name__
+        if hx is None:
+            zeros = mt.zeros(LD, B, self.hidden_size, dtype=dtype)
+            parts = [zeros] * self.num_states
+        else:
+            if self.num_states == 1:
+                parts = [hx]
+            else:
+                if not isinstance(hx, (tuple, list)) or len(hx) != self.num_states:
+                    raise TypeError(f"{cls}: hx must be a tuple of {self.num_states} tensors "
+                                    f"(e.g. (h_0, c_0)), got {type(hx).__name__}")
+                parts = list(hx)
+            parts = [_as_tensor(p) for p in parts]
+            expected = (LD, B, self.hidden_size)
+            for which, p in enumerate(parts):
+                if p.shape != expected:
+                    label = "hx" if self.num_states == 1 else f"hx[{which}]"
+                    raise mt.ShapeError(f"{cls}: expected {label} of shape (num_layers * "
+                                        f"num_directions={LD}, batch={B}, hidden_size="
+                                        f"{self.hidden_size}), got {p.shape}")
+                if p.dtype != dtype:
+                    raise TypeError(f"{cls}: hx is {p.dtype} but the input is {dtype}")
+        return [tuple(p[j] for p in parts) for j in range(LD)]
+
+    # ----- forward ------------------------------------------------------------------------------
+    def forward(self, input, hx=None, lengths=None):
+        x = self._check_input(input)
+        if self.batch_first:
+            x = x.transpose(0, 1)                              # (T, B, I)
+        T, B, _ = x.shape
+        mask = None
+        if lengths is not None:
+            lengths = _check_lengths(lengths, T, B)
+            if (lengths < T).any():
+                mask = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]   # (T, B, 1)
+        initial = self._check_hx(hx, B, x.dtype)
+        self._sync_cells()
+        D = self.num_directions
+        final = []
+        for k in range(self.num_layers):
+            outputs = []
+            for d in range(D):
+                cell = self._cells[k * D + d]
+                path = f"{self.name}/l{k}" + ("/reverse" if d else "")
+                if self.fused:
+                    with mt.scope(path):
+                        out, state = cell.fused_sequence(x, initial[k * D + d], mask=mask,
+                                                         reverse=bool(d))
+                else:
+                    out, state = self._unroll(cell, x, initial[k * D + d], mask, bool(d), path)
+                outputs.append(out)
+                final.append(state)
+            x = outputs[0] if D == 1 else mt.cat(outputs, axis=2)        # (T, B, D*H)
+            if self.dropout > 0 and self.training and k < self.num_layers - 1:
+                x = self._dropout(x)
+        output = x.transpose(0, 1) if self.batch_first else x
+        stacked = tuple(mt.stack([s[j] for s in final]) for j in range(self.num_states))
+        return output, (stacked[0] if self.num_states == 1 else stacked)
+
+    def _unroll(self, cell, x, state, mask, reverse, path):
+        """Run ``cell`` over the T steps of ``x`` (T, B, I), one scope per step."""
+        T = x.shape[0]
+        outputs = [None] * T
+        single = self.num_states == 1
+        for t in (range(T - 1, -1, -1) if reverse else range(T)):
+            with mt.scope(f"{path}/t{t}"):
+                new = cell(x[t], state[0] if single else state)
+                new = (new,) if single else tuple(new)
+                if mask is not None and not mask[t].all():
+                    keep = mt.tensor(mask[t])                  # (B, 1) bool
+                    out = mt.where(keep, new[0], mt.zeros_like(new[0]))
+                    new = tuple(mt.where(keep, n, s) for n, s in zip(new, state))
+                else:
+                    out = new[0]
+            outputs[t] = out
+            state = new
+        return mt.stack(outputs), state                        # (T, B, H)
+
+    def _dropout(self, x):
+        p = self.dropout
+        if p >= 1.0:
+            return x * mt.zeros_like(x)
+        keep = mt.get_rng().random(x.shape) >= p
+        return x * mt.tensor((keep / (1.0 - p)).astype(x.dtype))
+
+    def extra_repr(self):
+        parts = [f"{self.input_size}, {self.hidden_size}"]
+        if self.num_layers != 1:
+            parts.append(f"num_layers={self.num_layers}")
+        defaults = (("bias", True), ("batch_first", False), ("dropout", 0.0),
+                    ("bidirectional", False), ("fused", False))
+        parts += [f"{k}={getattr(self, k)}" for k, v in defaults if getattr(self, k) != v]
+        parts += [f"{k}={v!r}" for k, v in self.cell_kwargs.items()]
+        if type(self) is Recurrent:
+            parts.insert(0, getattr(self.cell_class, "__name__", repr(self.cell_class)))
+        return ", ".join(parts)
+
+
+class RNN(Recurrent):
+    """Multi-layer Elman RNN with tanh or relu, PyTorch's ``nn.RNN`` (built on :class:`RNNCell`).
+
+    Args:
+        input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+        bidirectional=False: as PyTorch. nonlinearity: "tanh" or "relu".
+        fused: one fused op per layer and direction. name: scope prefix (default "rnn").
+
+    Inputs: ``(input, hx=None, lengths=None)``: input (T, B, I), hx (L*D, B, H).
+    Outputs: ``(output, h_n)``: output (T, B, D*H), h_n (L*D, B, H).
+    Shape: weight_ih_l0 (H, I), weight_ih_l{k>0} (H, D*H), weight_hh_l{k} (H, H), biases (H,).
+    See :class:`Recurrent` for details.
+
+    Example:
+        >>> import microtensor as mt, rnn
+        >>> model = rnn.RNN(3, 4, nonlinearity="relu", batch_first=True)
+        >>> out, h_n = model(mt.ones(2, 6, 3))                      # (B, T, I)
+        >>> out.shape, h_n.shape
+        ((2, 6, 4), (1, 2, 4))
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, fused=False, name=None):
+        super().__init__(RNNCell, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, fused, name, nonlinearity=nonlinearity)
+        self.nonlinearity = nonlinearity
+
+
+class LSTM(Recurrent):
+    """Multi-layer LSTM, PyTorch's ``nn.LSTM`` (built on :class:`LSTMCell`, gates i, f, g, o).
+
+    Args:
+        input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+        bidirectional=False: as PyTorch. fused: one fused op per layer and direction.
+        name: scope prefix (default "lstm").
+
+    Inputs: ``(input, hx=None, lengths=None)``: input (T, B, I), hx = (h_0, c_0) each (L*D, B, H).
+    Outputs: ``(output, (h_n, c_n))``: output (T, B, D*H), h_n and c_n (L*D, B, H).
+    Shape: weight_ih_l0 (4H, I), weight_ih_l{k>0} (4H, D*H), weight_hh_l{k} (4H, H), biases (4H,).
+    See :class:`Recurrent` for details.
+
+    Example:
+        >>> import microtensor as mt, rnn
+        >>> lstm = rnn.LSTM(3, 4, num_layers=2)
+        >>> out, (h_n, c_n) = lstm(mt.ones(5, 2, 3), lengths=[5, 3])
+        >>> out.shape, h_n.shape, float(abs(out.data[3:, 1]).max())   # zero past length 3
+        ((5, 2, 4), (2, 2, 4), 0.0)
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, fused=False, name=None):
+        super().__init__(LSTMCell, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, fused, name)
+
+
+class GRU(Recurrent):
+    """Multi-layer GRU, PyTorch's ``nn.GRU`` (built on :class:`GRUCell`, gates r, z, n).
+
+    Args:
+        input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+        bidirectional=False: as PyTorch. fused: one fused op per layer and direction.
+        name: scope prefix (default "gru").
+
+    Inputs: ``(input, hx=None, lengths=None)``: input (T, B, I), hx (L*D, B, H).
+    Outputs: ``(output, h_n)``: output (T, B, D*H), h_n (L*D, B, H).
+    Shape: weight_ih_l0 (3H, I), weight_ih_l{k>0} (3H, D*H), weight_hh_l{k} (3H, H), biases (3H,).
+    See :class:`Recurrent` for details.
+
+    Example:
+        >>> import microtensor as mt, rnn
+        >>> gru = rnn.GRU(3, 4, bidirectional=True, fused=True)
+        >>> out, h_n = gru(mt.ones(5, 2, 3))
+        >>> out.shape, h_n.shape
+        ((5, 2, 8), (2, 2, 4))
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, fused=False, name=None):
+        super().__init__(GRUCell, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, fused, name)

@@ -37,3 +37,4 @@ clamp = clip
 __version__ = "0.1.0"
 from . import nn
 from . import optim
+from .serialize import load, save

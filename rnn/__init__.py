@@ -13,3 +13,5 @@ Example:
 from .cells import GRUCell, LayerNormLSTMCell, LSTMCell, RecurrentCell, RNNCell
 from .layers import GRU, LSTM, RNN, Recurrent
 from . import fused
+from . import data
+from .models import CharRNN, ManyToMany, ManyToOne, OneToMany, SequenceClassifier

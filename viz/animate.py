@@ -1,0 +1,1 @@
+def animate_backward(): pass

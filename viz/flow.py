@@ -1,0 +1,1 @@
+def plot_gradient_flow(): pass

@@ -1,0 +1,109 @@
+"""Writing pictures to files: DOT source, or SVG/PNG/PDF through Graphviz's ``dot`` program.
+
+Every file is written atomically (a temporary file in the same directory, then ``os.replace``),
+so an interrupted run never leaves half a picture behind.
+
+Example:
+    >>> import os, tempfile
+    >>> import microtensor as mt
+    >>> x = mt.tensor([1.0, 2.0], requires_grad=True, name="x")
+    >>> loss = (x * x).sum()
+    >>> loss.backward(keep_grads=True)
+    >>> path = render(loss, os.path.join(tempfile.mkdtemp(), "graph.dot"))
+    >>> open(path).read().startswith("digraph microtensor")
+    True
+"""
+import os
+import shutil
+import tempfile
+
+import graphviz
+
+FORMATS = ("svg", "png", "pdf", "dot", "gv")
+
+INSTALL_HINT = ("Graphviz's `dot` program was not found on PATH. Install Graphviz "
+                "(Debian/Ubuntu: sudo apt-get install graphviz; macOS: brew install graphviz; "
+                "conda: conda install -c conda-forge graphviz; Windows: winget install graphviz) "
+                "and make sure `dot -V` works.")
+
+
+class DotNotFoundError(RuntimeError):
+    """Graphviz's ``dot`` binary is missing; the message says how to install it and where the DOT
+    source was written instead (``.dot_path``)."""
+
+    def __init__(self, message, dot_path=None):
+        super().__init__(message)
+        self.dot_path = dot_path
+
+
+def atomic_write(path, data):
+    """Write ``data`` (bytes or str) to ``path`` atomically; create parent directories.
+
+    Example:
+        >>> import os, tempfile
+        >>> p = os.path.join(tempfile.mkdtemp(), "sub", "a.txt")
+        >>> atomic_write(p, "hello") == p, open(p).read()
+        (True, 'hello')
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def dot_available():
+    """Whether Graphviz's ``dot`` program can be run.
+
+    Example:
+        >>> isinstance(dot_available(), bool)
+        True
+    """
+    return shutil.which("dot") is not None
+
+
+def render(root, path, **draw_options):
+    """Draw ``root`` (a tensor, list of tensors, or an already drawn Digraph) into ``path``.
+
+    The format comes from the suffix: ``.svg``, ``.png``, ``.pdf`` (rendered by ``dot``) or
+    ``.dot``/``.gv`` (the DOT source, no Graphviz needed). Keyword options go to
+    :func:`viz.draw`. If ``dot`` is missing, the DOT source is written next to ``path`` (suffix
+    ``.dot``) and :class:`DotNotFoundError` says how to install Graphviz.
+
+    Returns: ``path``.
+
+    Example:
+        >>> import os, tempfile
+        >>> import microtensor as mt
+        >>> w = mt.tensor([0.5], requires_grad=True, name="w")
+        >>> loss = (w * 3.0).sum()
+        >>> loss.backward(keep_grads=True)
+        >>> out = render(loss, os.path.join(tempfile.mkdtemp(), "w.svg"))
+        >>> b"<svg" in open(out, "rb").read()
+        True
+    """
+    from .dot import draw
+    path = os.fspath(path)
+    fmt = os.path.splitext(path)[1].lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ValueError(f"cannot tell the format from {path!r}: use a path ending in "
+                         f"{', '.join('.' + f for f in FORMATS)}")
+    graph = root if isinstance(root, graphviz.Digraph) else draw(root, **draw_options)
+    if fmt in ("dot", "gv"):
+        return atomic_write(path, graph.source)
+    try:
+        data = graph.pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        dot_path = os.path.splitext(path)[0] + ".dot"
+        atomic_write(dot_path, graph.source)
+        raise DotNotFoundError(f"{INSTALL_HINT} The DOT source was written to {dot_path}; render it "
+                               f"later with: dot -T{fmt} {dot_path} -o {path}", dot_path) from None
+    return atomic_write(path, data)

@@ -29,9 +29,15 @@ from .data import CharVocab
 from .layers import GRU, LSTM, RNN
 
 __all__ = ["ManyToOne", "SequenceClassifier", "ManyToMany", "OneToMany", "CharRNN",
-           "make_layer", "detach_state", "CELL_TYPES"]
+           "make_layer", "detach_state", "CELL_TYPES", "CheckpointMismatch"]
 
 CELL_TYPES = ("lstm", "gru", "rnn", "rnn_relu")
+CHECKPOINT_FORMAT = "rnn.CharRNN"
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointMismatch(ValueError):
+    """A readable checkpoint that does not hold what was asked for (e.g. not a CharRNN)."""
 
 
 def _check_cell(cell):
@@ -339,6 +345,50 @@ class CharRNN(mt.nn.Module):
 
     def extra_repr(self):
         return f"vocab={len(self.vocab)}, cell={self.cell!r}"
+
+    def to_checkpoint(self):
+        """Everything needed to rebuild this model: a dict for :func:`microtensor.save`.
+
+        Example:
+            >>> import os, tempfile, microtensor as mt, rnn
+            >>> model = rnn.CharRNN("abc", hidden_size=4)
+            >>> path = os.path.join(tempfile.mkdtemp(), "m.npz")
+            >>> mt.save(model.to_checkpoint(), path)
+            >>> rnn.CharRNN.from_checkpoint(path).vocab == model.vocab
+            True
+        """
+        return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+                "config": self.config(), "vocab": self.vocab.to_dict(),
+                "model": self.state_dict()}
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint, fused=True):
+        """Rebuild a model from :meth:`to_checkpoint`'s dict or a file written from it (also a
+        training checkpoint of :class:`rnn.tbptt.TBPTTTrainer`).
+
+        Raises :class:`CheckpointMismatch` (a ``ValueError``) for a checkpoint of something else.
+        """
+        if not isinstance(checkpoint, dict):
+            path = checkpoint
+            checkpoint = mt.load(path)
+        else:
+            path = "checkpoint"
+        if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+            found = checkpoint.get("format") if isinstance(checkpoint, dict) else None
+            raise CheckpointMismatch(
+                f"{path}: not a CharRNN checkpoint (format {found!r}, expected "
+                f"{CHECKPOINT_FORMAT!r}); give a file written by `python -m rnn train` or "
+                f"CharRNN.to_checkpoint()")
+        if checkpoint.get("version", 0) > CHECKPOINT_VERSION:
+            raise CheckpointMismatch(f"{path}: checkpoint version {checkpoint['version']} is newer "
+                                     f"than this library's {CHECKPOINT_VERSION}")
+        try:
+            vocab = CharVocab.from_dict(checkpoint["vocab"])
+            model = cls(vocab, fused=fused, **checkpoint["config"])
+            model.load_state_dict(checkpoint["model"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointMismatch(f"{path}: damaged CharRNN checkpoint: {error}") from None
+        return model
 
     def forward(self, ids, state=None):
         ids = _as_ids(ids, "CharRNN input")

@@ -1,0 +1,134 @@
+"""``python -m viz``: draw a small unrolled RNN/LSTM/GRU after one backward pass of a default loss.
+
+Example (shell)::
+
+    python -m viz --cell lstm --steps 4 --hidden 3 --layers 1 --view ops --out lstm.svg
+    python -m viz --cell rnn --steps 30 --view rolled --out rnn30.png --flow rnn30_flow.png
+
+Example:
+    >>> import os, tempfile
+    >>> out = os.path.join(tempfile.mkdtemp(), "gru.dot")
+    >>> main(["--cell", "gru", "--steps", "2", "--out", out])
+    wrote .../gru.dot (ops view)
+    0
+    >>> open(out).read().startswith("digraph")
+    True
+"""
+import argparse
+import os
+import sys
+import warnings
+
+from .demo import CELLS, LOSSES, unrolled
+from .dot import DEFAULT_MAX_NODES, VIEWS, SHOW, GraphTooLargeWarning, NodeBudgetError, draw
+from .render import FORMATS, DotNotFoundError, render
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def build_parser():
+    """The argument parser (its ``--help`` documents every flag).
+
+    Example:
+        >>> build_parser().parse_args(["--cell", "rnn"]).steps
+        4
+    """
+    p = argparse.ArgumentParser(
+        prog="python -m viz",
+        description="Draw an unrolled recurrent network after one backward pass, every node "
+                    "coloured by the magnitude of its gradient (log scale).",
+        epilog="The format follows --out's suffix: .svg, .png, .pdf (need Graphviz's `dot`) or "
+               ".dot (DOT source only). Without `dot` the DOT source is written and the exit "
+               "status is 3.")
+    p.add_argument("--cell", choices=CELLS, default="lstm", help="recurrent cell (default: lstm)")
+    p.add_argument("--steps", type=_positive, default=4, help="time steps T to unroll (default: 4)")
+    p.add_argument("--hidden", type=_positive, default=3, help="hidden size H (default: 3)")
+    p.add_argument("--input", type=_positive, default=2, dest="input_size",
+                   help="input size I (default: 2)")
+    p.add_argument("--batch", type=_positive, default=1, help="batch size B (default: 1)")
+    p.add_argument("--layers", type=_positive, default=1, help="stacked layers (default: 1)")
+    p.add_argument("--bidirectional", action="store_true", help="two directions per layer")
+    p.add_argument("--lengths", type=lambda s: [int(v) for v in s.split(",")], default=None,
+                   help="comma-separated sequence lengths, one per batch entry (masked steps "
+                        "are greyed), e.g. --batch 2 --lengths 4,2")
+    p.add_argument("--loss", choices=LOSSES, default="last",
+                   help="'last': loss on the last step's output (gradients travel back in time); "
+                        "'all': on every step's output (default: last)")
+    p.add_argument("--view", choices=VIEWS, default="ops",
+                   help="ops: every op; cells: one box per cell and step; rolled: each layer "
+                        "once with a per-step strip (default: ops)")
+    p.add_argument("--show", default="grad,shape",
+                   help=f"comma-separated label contents among {','.join(s for s in SHOW if s != 'name')} "
+                        f"(default: grad,shape)")
+    p.add_argument("--norm", choices=("l2", "maxabs"), default="l2",
+                   help="gradient magnitude: L2 norm or largest absolute entry (default: l2)")
+    p.add_argument("--rankdir", choices=("LR", "TB"), default="LR",
+                   help="layout direction: LR (time left to right) or TB (default: LR)")
+    p.add_argument("--max-nodes", type=_positive, default=DEFAULT_MAX_NODES,
+                   help=f"node budget before falling back to a coarser view (default: {DEFAULT_MAX_NODES})")
+    p.add_argument("--fallback", choices=("cells", "rolled", "raise"), default="cells",
+                   help="what to do above --max-nodes (default: cells, then rolled)")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="parameter and input dtype (default: float64)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--title", default=None, help="title above the picture")
+    p.add_argument("--flow", default=None, metavar="PATH",
+                   help="also write the gradient-flow plot ||dL/dh_t|| vs t (.png/.svg/.pdf; "
+                        "needs matplotlib)")
+    p.add_argument("--out", default="graph.svg",
+                   help=f"output file; suffix one of {', '.join('.' + f for f in FORMATS)} "
+                        f"(default: graph.svg)")
+    return p
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status (0 ok, 2 bad arguments, 3 no ``dot``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    show = tuple(s.strip() for s in args.show.split(",") if s.strip())
+    bad = [s for s in show if s not in SHOW]
+    if bad:
+        parser.error(f"--show entries must be among {', '.join(SHOW)}; got {', '.join(bad)}")
+    suffix = os.path.splitext(args.out)[1].lower().lstrip(".")
+    if suffix not in FORMATS:
+        parser.error(f"--out must end in one of {', '.join('.' + f for f in FORMATS)}, got {args.out!r}")
+    if args.lengths is not None and len(args.lengths) != args.batch:
+        parser.error(f"--lengths needs one length per batch entry ({args.batch}), got {args.lengths}")
+    try:
+        loss, model = unrolled(args.cell, steps=args.steps, hidden=args.hidden, layers=args.layers,
+                               input_size=args.input_size, batch=args.batch,
+                               bidirectional=args.bidirectional, loss=args.loss, seed=args.seed,
+                               dtype=args.dtype, lengths=args.lengths)
+    except ValueError as error:
+        parser.error(str(error))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GraphTooLargeWarning)
+        try:
+            graph = draw(loss, view=args.view, show=show, max_nodes=args.max_nodes,
+                         fallback=args.fallback, rankdir=args.rankdir, norm=args.norm, params=model,
+                         title=args.title)
+        except NodeBudgetError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    for w in caught:
+        print(f"note: {w.message}", file=sys.stderr)
+    status = 0
+    try:
+        render(graph, args.out)
+        print(f"wrote {args.out} ({graph.microtensor_view} view)")
+    except DotNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        status = 3
+    if args.flow:
+        from rnn.diagnostics import hidden_grad_norms
+        from .flow import plot_gradient_flow
+        norms = hidden_grad_norms(loss, norm=args.norm)
+        plot_gradient_flow({f"{args.cell.upper()} {k.split('/', 1)[-1]}": v for k, v in norms.items()},
+                           out=args.flow, norm=args.norm)
+        print(f"wrote {args.flow}")
+    return status

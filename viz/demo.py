@@ -1,0 +1,75 @@
+"""Small unrolled networks to draw: one call builds a model, runs it and backpropagates.
+
+Used by the command line, the gallery, the golden files and the tests, so that they all draw the
+same, reproducible graphs (seeded with ``mt.manual_seed``, float64 by default so that printed
+numbers do not depend on float32 rounding).
+
+Example:
+    >>> loss, model = unrolled("gru", steps=2, hidden=2)
+    >>> type(model).__name__, loss.shape, loss.grad is not None
+    ('GRU', (), True)
+"""
+import numpy as np
+
+import microtensor as mt
+
+CELLS = ("rnn", "lstm", "gru")
+LOSSES = ("last", "all")
+
+
+def unrolled(cell="lstm", steps=4, hidden=3, layers=1, input_size=2, batch=1, bidirectional=False,
+             loss="last", seed=0, dtype="float64", lengths=None, weight_scale=None, backward=True):
+    """Build ``rnn.RNN/LSTM/GRU``, run it over ``steps`` random inputs, make a loss, backpropagate.
+
+    Args:
+        cell: ``"rnn"``, ``"lstm"`` or ``"gru"``.
+        steps, hidden, layers, input_size, batch: sizes (T, H, num_layers, I, B).
+        bidirectional: two directions per layer.
+        loss: ``"last"`` (a fixed random projection of the last output: gradients have to travel
+            back through time, which is what shows vanishing gradients) or ``"all"`` (of every
+            step's output).
+        seed: for ``mt.manual_seed``. dtype: ``"float64"`` or ``"float32"``.
+        lengths: optional per-sequence lengths (masked steps).
+        weight_scale: if given, multiply the recurrent weights by it (e.g. 0.5 to make a vanilla
+            RNN's gradients vanish faster).
+        backward: run ``loss.backward(keep_grads=True)``.
+
+    Returns:
+        ``(loss, model)``.
+
+    Example:
+        >>> loss, lstm = unrolled("lstm", steps=3, hidden=2)
+        >>> lstm.weight_hh_l0.shape
+        (8, 2)
+    """
+    import rnn
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {CELLS}, not {cell!r}")
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, not {loss!r}")
+    for label, value in (("steps", steps), ("hidden", hidden), ("layers", layers),
+                         ("input_size", input_size), ("batch", batch)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{label} must be a positive integer, got {value!r}")
+    mt.manual_seed(seed)
+    model_class = {"rnn": rnn.RNN, "lstm": rnn.LSTM, "gru": rnn.GRU}[cell]
+    model = model_class(input_size, hidden, num_layers=layers, bidirectional=bidirectional)
+    if dtype == "float64":
+        model = model.double()
+    elif dtype != "float32":
+        raise ValueError(f"dtype must be 'float64' or 'float32', not {dtype!r}")
+    if weight_scale is not None:
+        with mt.no_grad():
+            for name, p in model.named_parameters():
+                if name.startswith("weight_hh"):
+                    p.data *= weight_scale
+    x = mt.randn(steps, batch, input_size, dtype=dtype, name="x")
+    output, _ = model(x, lengths=lengths)                     # (T, B, D*H)
+    target = mt.randn(*output.shape[1:], dtype=dtype, name="target")
+    with mt.scope("loss"):
+        chosen = output[-1] if loss == "last" else output
+        value = (chosen * target).sum()
+        value.name = "loss"
+    if backward:
+        value.backward(keep_grads=True)
+    return value, model

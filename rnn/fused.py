@@ -89,6 +89,10 @@ class LSTMSequence(mt.Function):
     Inputs: x (T, B, I), h0 (B, H), c0 (B, H), weight_ih (4H, I), weight_hh (4H, H), then optionally
     bias_ih (4H,), bias_hh (4H,). Attributes: ``mask`` (T, B, 1) bool or None, ``reverse``.
     Output: (T + 2, B, H) = the T outputs, then h_n, then c_n.
+
+    Arrays indexed by ``s`` are in processing order (``s = t``, or ``T - 1 - t`` in reverse): a
+    reversed view of a time-ordered array, so the weight gradients need no reordering copies.
+    The loops are written in place with preallocated buffers, like a hand-written NumPy LSTM.
     """
     name = "lstm_fused"
 
@@ -96,82 +100,110 @@ class LSTMSequence(mt.Function):
     def forward(ctx, x, h0, c0, w_ih, w_hh, *biases, mask=None, reverse=False):
         T, B, _ = x.shape
         H = h0.shape[1]
+        dtype = x.dtype
         bias = biases[0] + biases[1] if biases else None
-        gi = _input_projection(x, w_ih, bias)                  # (T, B, 4H)
-        w_hh_t = w_hh.T                                        # (H, 4H), a view
-        gates = np.empty((T, B, 4 * H), dtype=x.dtype)         # activated i, f, g, o
-        h_prev = np.empty((T, B, H), dtype=x.dtype)            # state entering each step
-        c_prev = np.empty((T, B, H), dtype=x.dtype)
-        tanh_c = np.empty((T, B, H), dtype=x.dtype)
-        packed = np.empty((T + 2, B, H), dtype=x.dtype)
-        h, c = h0, c0
-        for t in _steps(T, reverse):
-            h_prev[t], c_prev[t] = h, c
-            g = gates[t]
-            np.matmul(h, w_hh_t, out=g)                         # (B, 4H)
-            g += gi[t]
-            _sigmoid_(g[:, :2 * H])                            # i, f
-            np.tanh(g[:, 2 * H:3 * H], out=g[:, 2 * H:3 * H])  # g
-            _sigmoid_(g[:, 3 * H:])                            # o
-            i, f, gg, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
-            c_new = f * c
-            c_new += i * gg                                    # (B, H)
-            tc = np.tanh(c_new, out=tanh_c[t])
-            h_new = o * tc                                     # (B, H)
-            if mask is not None:
-                m = mask[t]                                    # (B, 1)
-                packed[t] = np.where(m, h_new, 0)
-                h_new = np.where(m, h_new, h)
-                c_new = np.where(m, c_new, c)
-            else:
-                packed[t] = h_new
-            h, c = h_new, c_new
-        packed[T], packed[T + 1] = h, c
+        acts_time = _input_projection(x, w_ih, bias)          # (T, B, 4H), becomes activations
+        acts = acts_time[::-1] if reverse else acts_time
+        hs = np.empty((T + 1, B, H), dtype=dtype)             # state entering step s is hs[s]
+        cs = np.empty((T + 1, B, H), dtype=dtype)
+        tanh_cs = np.empty((T, B, H), dtype=dtype)            # tanh(c) of each step's new cell
+        hs[0], cs[0] = h0, c0
+        carry = None                                          # (T, B, 1): True = padded step
+        if mask is not None:
+            carry = ~(mask[::-1] if reverse else mask)
+        w_hh_t = w_hh.T                                       # (H, 4H), a view
+        scratch = np.empty((B, H), dtype=dtype)
+        for s in range(T):
+            a = acts[s]                                       # (B, 4H)
+            a += hs[s] @ w_hh_t                               # one matmul for all four gates
+            _sigmoid_(a[:, :2 * H])                           # i, f
+            np.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])  # g
+            _sigmoid_(a[:, 3 * H:])                           # o
+            i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+            np.multiply(f, cs[s], out=cs[s + 1])
+            np.multiply(i, g, out=scratch)
+            cs[s + 1] += scratch                              # c' = f c + i g
+            np.tanh(cs[s + 1], out=tanh_cs[s])
+            np.multiply(o, tanh_cs[s], out=hs[s + 1])         # h' = o tanh(c')
+            if carry is not None:                             # padded rows keep their state
+                np.copyto(hs[s + 1], hs[s], where=carry[s])
+                np.copyto(cs[s + 1], cs[s], where=carry[s])
+        packed = np.empty((T + 2, B, H), dtype=dtype)
+        outputs = hs[:0:-1] if reverse else hs[1:]            # (T, B, H) in time order
+        if mask is not None:
+            np.multiply(outputs, mask, out=packed[:T])        # zero past each length
+        else:
+            packed[:T] = outputs
+        packed[T], packed[T + 1] = hs[T], cs[T]
         ctx.w_ih, ctx.w_hh = w_ih, w_hh
         ctx.n_bias, ctx.mask, ctx.reverse = len(biases), mask, reverse
-        ctx.save_for_backward(x, gates, h_prev, c_prev, tanh_c)
+        ctx.save_for_backward(x, acts_time, hs, cs, tanh_cs)
         return packed
 
     @staticmethod
     def backward(ctx, grad):
-        x, gates, h_prev, c_prev, tanh_c = ctx.saved_tensors
-        mask = ctx.mask
-        T = x.shape[0]
-        H = h_prev.shape[2]
+        x, acts_time, hs, cs, tanh_cs = ctx.saved_tensors
+        mask, reverse = ctx.mask, ctx.reverse
+        T, B, _ = x.shape
+        H = hs.shape[2]
+        dtype = hs.dtype
+        acts = acts_time[::-1] if reverse else acts_time
         d_out = grad[:T]
-        dh, dc = grad[T], grad[T + 1]                          # grads of the state after each step
-        d_gates = np.empty_like(gates)                         # grads of the pre-activations
+        keep = carry = None
+        if mask is not None:
+            d_out = d_out * mask                              # padded outputs are constant 0
+            keep = (mask[::-1] if reverse else mask).astype(dtype)
+            carry = 1 - keep
+        if reverse:
+            d_out = d_out[::-1]
+        dh = grad[T].copy()                                   # dL/d(state after step s)
+        dc = grad[T + 1].copy()
+        d_gates_time = np.empty_like(acts_time)               # grads of the pre-activations
+        d_gates = d_gates_time[::-1] if reverse else d_gates_time
         w_hh = ctx.w_hh
-        for t in _steps(T, not ctx.reverse):
-            g = gates[t]
-            i, f, gg, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
-            tc = tanh_c[t]
-            dh_new = dh + d_out[t]
-            dh_keep = dc_keep = None
-            if mask is not None:
-                m = mask[t]
-                dh_new, _ = _split_mask(m, dh_new)
-                _, dh_keep = _split_mask(m, dh)
-                dc, dc_keep = _split_mask(m, dc)
-            dc_new = dh_new * o
-            dc_new *= 1 - tc * tc
-            dc_new += dc
-            dg = d_gates[t]
-            np.multiply(dc_new, gg, out=dg[:, :H])              # di
-            dg[:, :H] *= i * (1 - i)
-            np.multiply(dc_new, c_prev[t], out=dg[:, H:2 * H])   # df
-            dg[:, H:2 * H] *= f * (1 - f)
-            np.multiply(dc_new, i, out=dg[:, 2 * H:3 * H])       # dg
-            dg[:, 2 * H:3 * H] *= 1 - gg * gg
-            np.multiply(dh_new, tc, out=dg[:, 3 * H:])          # do
-            dg[:, 3 * H:] *= o * (1 - o)
-            dh = dg @ w_hh                                     # (B, H)
-            dc = dc_new * f
-            if dh_keep is not None:
-                dh += dh_keep
-                dc += dc_keep
-        dx, dw_ih, dw_hh, biases = _weight_grads(ctx, x, h_prev, d_gates, None, ctx.n_bias)
-        return (dx, dh, dc, dw_ih, dw_hh) + biases
+        need_h0 = ctx.needs_input_grad[1]
+        tmp = np.empty((B, H), dtype=dtype)
+        for s in range(T - 1, -1, -1):
+            a, d = acts[s], d_gates[s]
+            i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+            di, df, dg, do = d[:, :H], d[:, H:2 * H], d[:, 2 * H:3 * H], d[:, 3 * H:]
+            tc = tanh_cs[s]
+            if carry is not None:                             # a padded row passes dh, dc through
+                dh_carry, dc_carry = dh * carry[s], dc * carry[s]
+                dh *= keep[s]
+                dc *= keep[s]
+            dh += d_out[s]
+            np.multiply(dh, tc, out=do)                       # do = dh tanh(c') o (1 - o)
+            np.subtract(1, o, out=tmp)
+            tmp *= o
+            do *= tmp
+            np.multiply(tc, tc, out=tmp)                      # dc' += dh o (1 - tanh(c')^2)
+            np.subtract(1, tmp, out=tmp)
+            tmp *= o
+            tmp *= dh
+            dc += tmp
+            np.subtract(1, i, out=tmp)                        # di = dc' g i (1 - i)
+            tmp *= i
+            np.multiply(dc, g, out=di)
+            di *= tmp
+            np.multiply(g, g, out=tmp)                        # dg = dc' i (1 - g^2)
+            np.subtract(1, tmp, out=tmp)
+            tmp *= i
+            np.multiply(dc, tmp, out=dg)
+            np.subtract(1, f, out=tmp)                        # df = dc' c f (1 - f)
+            tmp *= f
+            np.multiply(dc, cs[s], out=df)
+            df *= tmp
+            dc *= f                                           # dL/dc entering step s
+            if s or need_h0:
+                dh = d @ w_hh                                 # dL/dh entering step s
+            if carry is not None:
+                dc += dc_carry
+                if s or need_h0:
+                    dh += dh_carry
+        h_prev = hs[-2::-1] if reverse else hs[:-1]           # (T, B, H) in time order
+        dx, dw_ih, dw_hh, biases = _weight_grads(ctx, x, h_prev, d_gates_time, None, ctx.n_bias)
+        return (dx, dh if need_h0 else None, dc, dw_ih, dw_hh) + biases
 
 
 class GRUSequence(mt.Function):

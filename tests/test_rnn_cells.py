@@ -1,0 +1,195 @@
+"""rnn cells: names, shapes, init, the math against independent NumPy formulas, gradcheck, errors."""
+import numpy as np
+import pytest
+
+import microtensor as mt
+import rnn
+
+
+def sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def numpy_lstm_step(x, h, c, w_ih, w_hh, b_ih, b_hh):
+    gates = x @ w_ih.T + b_ih + h @ w_hh.T + b_hh
+    i, f, g, o = np.split(gates, 4, axis=1)
+    c_new = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+    return sigmoid(o) * np.tanh(c_new), c_new
+
+
+def numpy_gru_step(x, h, w_ih, w_hh, b_ih, b_hh):
+    i_r, i_z, i_n = np.split(x @ w_ih.T + b_ih, 3, axis=1)
+    h_r, h_z, h_n = np.split(h @ w_hh.T + b_hh, 3, axis=1)
+    r, z = sigmoid(i_r + h_r), sigmoid(i_z + h_z)
+    n = np.tanh(i_n + r * h_n)
+    return (1 - z) * n + z * h
+
+
+def numpy_layer_norm(a, gamma, beta, eps=1e-5):
+    return gamma * (a - a.mean(-1, keepdims=True)) / np.sqrt(a.var(-1, keepdims=True) + eps) + beta
+
+
+def numpy_ln_lstm_step(x, h, c, p):
+    gates = (numpy_layer_norm(x @ p["weight_ih"].T, p["ln_ih_weight"], p["ln_ih_bias"])
+             + numpy_layer_norm(h @ p["weight_hh"].T, p["ln_hh_weight"], p["ln_hh_bias"])
+             + p["bias"])
+    i, f, g, o = np.split(gates, 4, axis=1)
+    c_new = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+    h_new = sigmoid(o) * np.tanh(numpy_layer_norm(c_new, p["ln_cell_weight"], p["ln_cell_bias"]))
+    return h_new, c_new
+
+
+def randomise(cell, seed=0):
+    """Give every parameter (including layer-norm gains and shifts) random float64 values."""
+    rng = np.random.default_rng(seed)
+    cell.double()
+    for p in cell.parameters():
+        p.data[...] = rng.uniform(-0.8, 0.8, size=p.shape)
+    return {n: p.data for n, p in cell.named_parameters()}
+
+
+@pytest.mark.parametrize("cls, gates", [(rnn.RNNCell, 1), (rnn.LSTMCell, 4), (rnn.GRUCell, 3)])
+def test_parameter_names_shapes_and_init(cls, gates):
+    mt.manual_seed(0)
+    cell = cls(3, 16)
+    shapes = [(n, p.shape) for n, p in cell.named_parameters()]
+    assert shapes == [("weight_ih", (gates * 16, 3)), ("weight_hh", (gates * 16, 16)),
+                      ("bias_ih", (gates * 16,)), ("bias_hh", (gates * 16,))]
+    for _, p in cell.named_parameters():
+        assert p.dtype == np.float32
+        assert 0.2 < np.abs(p.data).max() <= 0.25               # U(-1/sqrt(16), 1/sqrt(16))
+    assert [n for n, _ in cls(3, 4, bias=False).named_parameters()] == ["weight_ih", "weight_hh"]
+
+
+def test_lstm_cell_matches_numpy_formula_and_names_its_gates():
+    cell = rnn.LSTMCell(3, 4)
+    p = randomise(cell)
+    rng = np.random.default_rng(1)
+    x, h, c = rng.standard_normal((2, 3)), rng.standard_normal((2, 4)), rng.standard_normal((2, 4))
+    h1, c1 = cell(mt.tensor(x), (mt.tensor(h), mt.tensor(c)))
+    h_ref, c_ref = numpy_lstm_step(x, h, c, p["weight_ih"], p["weight_hh"], p["bias_ih"],
+                                   p["bias_hh"])
+    np.testing.assert_allclose(h1.data, h_ref, atol=1e-12)
+    np.testing.assert_allclose(c1.data, c_ref, atol=1e-12)
+    x_t = mt.tensor(x, requires_grad=True)
+    h1, c1 = cell(x_t)
+    names = [r.name for r in mt.graph.walk(h1, c1) if r.name]
+    for gate in "ifgoch":
+        assert gate in names
+    gate_i = next(r for r in mt.graph.walk(h1) if r.name == "i")
+    assert gate_i.op == "sigmoid" and gate_i.shape == (2, 4)
+
+
+def test_gru_cell_matches_numpy_formula_and_names_its_gates():
+    cell = rnn.GRUCell(3, 4)
+    p = randomise(cell)
+    rng = np.random.default_rng(2)
+    x, h = rng.standard_normal((5, 3)), rng.standard_normal((5, 4))
+    h1 = cell(mt.tensor(x, requires_grad=True), mt.tensor(h))
+    ref = numpy_gru_step(x, h, p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"])
+    np.testing.assert_allclose(h1.data, ref, atol=1e-12)
+    assert {"r", "z", "n", "h"} <= {r.name for r in mt.graph.walk(h1)}
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn_cell_matches_numpy_formula(nonlinearity):
+    cell = rnn.RNNCell(3, 4, nonlinearity=nonlinearity)
+    p = randomise(cell)
+    x, h = np.random.default_rng(3).standard_normal((2, 3)), np.ones((2, 4))
+    pre = x @ p["weight_ih"].T + p["bias_ih"] + h @ p["weight_hh"].T + p["bias_hh"]
+    ref = np.tanh(pre) if nonlinearity == "tanh" else np.maximum(pre, 0)
+    np.testing.assert_allclose(cell(mt.tensor(x), mt.tensor(h)).data, ref, atol=1e-12)
+
+
+def test_layer_norm_lstm_cell_matches_numpy_formula():
+    cell = rnn.LayerNormLSTMCell(3, 4)
+    p = randomise(cell)
+    rng = np.random.default_rng(4)
+    x, h, c = rng.standard_normal((2, 3)), rng.standard_normal((2, 4)), rng.standard_normal((2, 4))
+    h1, c1 = cell(mt.tensor(x), (mt.tensor(h), mt.tensor(c)))
+    h_ref, c_ref = numpy_ln_lstm_step(x, h, c, p)
+    np.testing.assert_allclose(h1.data, h_ref, atol=1e-12)
+    np.testing.assert_allclose(c1.data, c_ref, atol=1e-12)
+    assert sorted(n for n, _ in rnn.LayerNormLSTMCell(3, 4, bias=False).named_parameters()) == \
+        ["ln_cell_weight", "ln_hh_weight", "ln_ih_weight", "weight_hh", "weight_ih"]
+
+
+def test_zero_state_by_default():
+    cell = rnn.GRUCell(2, 3)
+    x = mt.ones(4, 2)
+    np.testing.assert_array_equal(cell(x).data, cell(x, mt.zeros(4, 3)).data)
+    lstm = rnn.LSTMCell(2, 3)
+    a, b = lstm(x), lstm(x, (mt.zeros(4, 3), mt.zeros(4, 3)))
+    np.testing.assert_array_equal(a[1].data, b[1].data)
+
+
+CELLS = [
+    ("rnn-tanh", lambda f: rnn.RNNCell(3, 2, fused=f)),
+    ("rnn-relu", lambda f: rnn.RNNCell(3, 2, nonlinearity="relu", fused=f)),
+    ("lstm", lambda f: rnn.LSTMCell(3, 2, fused=f)),
+    ("gru", lambda f: rnn.GRUCell(3, 2, fused=f)),
+    ("gru-nobias", lambda f: rnn.GRUCell(3, 2, bias=False, fused=f)),
+    ("ln-lstm", lambda f: rnn.LayerNormLSTMCell(3, 2)),
+]
+
+
+@pytest.mark.parametrize("name, factory", CELLS, ids=[c[0] for c in CELLS])
+@pytest.mark.parametrize("fused", [False, True])
+def test_gradcheck_tiny_cells(name, factory, fused):
+    if fused and name == "ln-lstm":
+        pytest.skip("LayerNormLSTMCell has no fused version")
+    mt.manual_seed(7)
+    cell = factory(fused)
+    randomise(cell, seed=8)
+    rng = np.random.default_rng(9)
+    x = mt.tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    h = mt.tensor(rng.standard_normal((2, 2)), requires_grad=True)
+    names = [n for n, _ in cell.named_parameters()]
+    params = list(cell.parameters())
+
+    def bind(ps):
+        # gradcheck passes perturbed copies of the parameters: make the cell use them.
+        for n, p in zip(names, ps):
+            cell._parameters[n] = p
+
+    if getattr(cell, "num_states", 1) == 2:
+        c = mt.tensor(rng.standard_normal((2, 2)), requires_grad=True)
+
+        def fn(x, h, c, *ps):
+            bind(ps)
+            h1, c1 = cell(x, (h, c))
+            return h1 * c1 + h1
+        assert mt.gradcheck(fn, [x, h, c] + params)
+    else:
+        def fn(x, h, *ps):
+            bind(ps)
+            return cell(x, h)
+        assert mt.gradcheck(fn, [x, h] + params)
+
+
+# ----- errors -----------------------------------------------------------------------------------
+def test_wrong_input_size():
+    with pytest.raises(mt.ShapeError, match=r"\(batch, input_size=3\)"):
+        rnn.LSTMCell(3, 4)(mt.ones(2, 5))
+    with pytest.raises(mt.ShapeError, match="input_size=3"):
+        rnn.GRUCell(3, 4)(mt.ones(3))
+
+
+def test_wrong_state():
+    with pytest.raises(mt.ShapeError, match=r"\(batch=2, hidden_size=4\)"):
+        rnn.GRUCell(3, 4)(mt.ones(2, 3), mt.ones(2, 5))
+    with pytest.raises(TypeError, match=r"tuple of 2 tensors \(h, c\)"):
+        rnn.LSTMCell(3, 4)(mt.ones(2, 3), mt.ones(2, 4))
+    with pytest.raises(mt.ShapeError, match="batch=2"):
+        rnn.LSTMCell(3, 4)(mt.ones(2, 3), (mt.ones(2, 4), mt.ones(1, 4)))
+
+
+def test_bad_construction_and_dtype():
+    with pytest.raises(ValueError, match="nonlinearity"):
+        rnn.RNNCell(2, 3, nonlinearity="gelu")
+    with pytest.raises(ValueError, match="input_size must be a positive integer"):
+        rnn.LSTMCell(0, 3)
+    with pytest.raises(TypeError, match="float64 but the parameters are float32"):
+        rnn.GRUCell(2, 3)(mt.ones(1, 2, dtype="float64"))
+    with pytest.raises(TypeError, match="Tensor"):
+        rnn.GRUCell(2, 3)([[1.0, 2.0]])

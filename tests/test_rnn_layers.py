@@ -1,0 +1,274 @@
+"""rnn.RNN / LSTM / GRU / Recurrent: shapes, names, scopes, lengths, dropout, errors, long unrolls."""
+import numpy as np
+import pytest
+
+import microtensor as mt
+import rnn
+
+KINDS = ["RNN", "LSTM", "GRU"]
+
+
+def make(kind, *args, **kwargs):
+    return getattr(rnn, kind)(*args, **kwargs).double()
+
+
+def final_hidden(kind, h_n):
+    return h_n[0] if kind == "LSTM" else h_n
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_output_shapes(kind, batch_first, bidirectional):
+    model = make(kind, 3, 4, num_layers=2, batch_first=batch_first, bidirectional=bidirectional)
+    T, B, D = 5, 2, 2 if bidirectional else 1
+    x = mt.zeros(*((B, T, 3) if batch_first else (T, B, 3)), dtype="float64")
+    out, h_n = model(x)
+    assert out.shape == ((B, T, D * 4) if batch_first else (T, B, D * 4))
+    states = h_n if kind == "LSTM" else (h_n,)
+    assert all(s.shape == (2 * D, B, 4) for s in states)
+
+
+@pytest.mark.parametrize("kind, gates", [("RNN", 1), ("LSTM", 4), ("GRU", 3)])
+def test_parameter_names_and_shapes_are_pytorchs(kind, gates):
+    model = getattr(rnn, kind)(3, 5, num_layers=2, bidirectional=True)
+    expected = []
+    for k in range(2):
+        for suffix in ("", "_reverse"):
+            in_size = 3 if k == 0 else 10
+            expected += [(f"weight_ih_l{k}{suffix}", (gates * 5, in_size)),
+                         (f"weight_hh_l{k}{suffix}", (gates * 5, 5)),
+                         (f"bias_ih_l{k}{suffix}", (gates * 5,)),
+                         (f"bias_hh_l{k}{suffix}", (gates * 5,))]
+    assert [(n, p.shape) for n, p in model.named_parameters()] == expected
+    no_bias = getattr(rnn, kind)(3, 5, bias=False)
+    assert [n for n, _ in no_bias.named_parameters()] == ["weight_ih_l0", "weight_hh_l0"]
+
+
+def test_initialisation_uses_the_global_seed():
+    mt.manual_seed(3)
+    a = rnn.GRU(2, 3).state_dict()
+    mt.manual_seed(3)
+    b = rnn.GRU(2, 3).state_dict()
+    c = rnn.GRU(2, 3).state_dict()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(a["weight_hh_l0"], c["weight_hh_l0"])
+
+
+def test_every_step_runs_in_its_scope():
+    model = rnn.LSTM(2, 3, num_layers=2, bidirectional=True, name="enc")
+    out, (h_n, c_n) = model(mt.ones(3, 1, 2))
+    out.sum().backward(keep_grads=True)
+    records = mt.graph.walk(out)
+    scopes = {r.scope for r in records if r.op is not None}
+    for k in range(2):
+        for t in range(3):
+            assert f"enc/l{k}/t{t}" in scopes
+            assert f"enc/l{k}/reverse/t{t}" in scopes
+    # The gates are named nodes inside their step's scope.
+    names = {(r.scope, r.name) for r in records}
+    for gate in "ifgoch":
+        assert ("enc/l1/reverse/t2", gate) in names
+    assert rnn.LSTM(2, 3).name == "lstm" and rnn.GRU(2, 3).name == "gru"
+
+
+def test_fused_layer_runs_in_a_scope_per_layer_and_direction():
+    model = rnn.GRU(2, 3, num_layers=2, bidirectional=True, fused=True)
+    out, _ = model(mt.ones(3, 1, 2))
+    ops = {(r.scope, r.op) for r in mt.graph.walk(out)}
+    for scope in ("gru/l0", "gru/l0/reverse", "gru/l1", "gru/l1/reverse"):
+        assert (scope, "gru_fused") in ops
+
+
+def test_batch_first_equals_time_major():
+    mt.manual_seed(0)
+    a = make("LSTM", 3, 4, num_layers=2, bidirectional=True)
+    b = make("LSTM", 3, 4, num_layers=2, bidirectional=True, batch_first=True)
+    b.load_state_dict(a.state_dict())
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    out_a, (h_a, _) = a(mt.tensor(x))
+    out_b, (h_b, _) = b(mt.tensor(x.transpose(1, 0, 2)))
+    np.testing.assert_allclose(out_b.data, out_a.data.transpose(1, 0, 2), atol=1e-12)
+    np.testing.assert_allclose(h_b.data, h_a.data, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("fused", [False, True])
+def test_lengths_equal_running_each_sequence_alone(kind, fused):
+    """A padded batch with lengths == each sequence run alone: outputs, states and all grads."""
+    mt.manual_seed(1)
+    model = make(kind, 2, 3, num_layers=2, bidirectional=True, fused=fused)
+    rng = np.random.default_rng(2)
+    T, lengths = 5, [5, 2, 3]
+    B = len(lengths)
+    x_np = rng.standard_normal((T, B, 2))
+    g_out = rng.standard_normal((T, B, 6))
+    g_h = rng.standard_normal((4, B, 3))
+    x = mt.tensor(x_np, requires_grad=True)
+    out, h_n = model(x, lengths=np.array(lengths))
+    h_n = final_hidden(kind, h_n)
+    ((out * mt.tensor(g_out)).sum() + (h_n * mt.tensor(g_h)).sum()).backward()
+    batch_grads = {n: p.grad.copy() for n, p in model.named_parameters()}
+    np.testing.assert_array_equal(out.data[3:, 2], 0)          # zero past a length
+    np.testing.assert_array_equal(x.grad[2:, 1], 0)            # padded steps get no gradient
+    summed = {n: 0 for n in batch_grads}
+    for b, n in enumerate(lengths):
+        model.zero_grad()
+        xb = mt.tensor(x_np[:n, b:b + 1], requires_grad=True)
+        out_b, h_b = model(xb)
+        h_b = final_hidden(kind, h_b)
+        ((out_b * mt.tensor(g_out[:n, b:b + 1])).sum()
+         + (h_b * mt.tensor(g_h[:, b:b + 1])).sum()).backward()
+        np.testing.assert_allclose(out.data[:n, b:b + 1], out_b.data, atol=1e-12)
+        np.testing.assert_allclose(h_n.data[:, b:b + 1], h_b.data, atol=1e-12)
+        np.testing.assert_allclose(x.grad[:n, b:b + 1], xb.grad, atol=1e-12)
+        for name, p in model.named_parameters():
+            summed[name] = summed[name] + p.grad
+    for name in batch_grads:
+        np.testing.assert_allclose(batch_grads[name], summed[name], atol=1e-12, err_msg=name)
+
+
+def test_lengths_equal_to_sequence_length_change_nothing():
+    model = make("GRU", 2, 3, bidirectional=True)
+    x = mt.tensor(np.random.default_rng(0).standard_normal((4, 2, 2)))
+    out_a, h_a = model(x)
+    out_b, h_b = model(x, lengths=[4, 4])
+    np.testing.assert_array_equal(out_a.data, out_b.data)
+    np.testing.assert_array_equal(h_a.data, h_b.data)
+
+
+def test_initial_state_is_used_and_gets_gradients():
+    model = make("LSTM", 2, 3, num_layers=2)
+    x = mt.tensor(np.ones((3, 2, 2)))
+    h0 = mt.tensor(np.full((2, 2, 3), 0.5), requires_grad=True)
+    c0 = mt.tensor(np.full((2, 2, 3), -0.5), requires_grad=True)
+    out_zero, _ = model(x)
+    out, (h_n, c_n) = model(x, (h0, c0))
+    assert not np.allclose(out.data, out_zero.data)
+    (out.sum() + c_n.sum()).backward()
+    assert h0.grad.shape == (2, 2, 3) and np.abs(h0.grad).min() > 0
+    assert np.abs(c0.grad).min() > 0
+
+
+def test_dropout_between_layers_only_in_training():
+    mt.manual_seed(0)
+    model = make("GRU", 3, 8, num_layers=2, dropout=0.5)
+    x = mt.tensor(np.random.default_rng(0).standard_normal((4, 2, 3)))
+    model.eval()
+    a, _ = model(x)
+    b, _ = model(x)
+    np.testing.assert_array_equal(a.data, b.data)               # eval: deterministic
+    model.train()
+    mt.manual_seed(5)
+    c, _ = model(x)
+    mt.manual_seed(5)
+    d, _ = model(x)
+    e, _ = model(x)
+    np.testing.assert_array_equal(c.data, d.data)               # reproducible from the seed
+    assert not np.allclose(c.data, a.data)                      # dropout changed layer 1's input
+    assert not np.allclose(c.data, e.data)
+    single = make("GRU", 3, 8, num_layers=1, dropout=0.5)       # no layer after the last
+    np.testing.assert_array_equal(single(x)[0].data, single.eval()(x)[0].data)
+
+
+def test_dropout_scales_kept_units():
+    model = make("RNN", 1, 1)
+    model.dropout = 0.25
+    x = mt.ones(200, 50, 1, dtype="float64")
+    y = model._dropout(x).data
+    assert set(np.unique(y).round(6)) <= {0.0, round(1 / 0.75, 6)}
+    assert abs((y == 0).mean() - 0.25) < 0.03
+
+
+def test_custom_cell_plugs_into_the_generic_layer():
+    layer = rnn.Recurrent(rnn.LayerNormLSTMCell, 3, 4, num_layers=2, bidirectional=True,
+                          name="ln")
+    names = [n for n, _ in layer.named_parameters()]
+    assert "ln_cell_weight_l1_reverse" in names and "weight_ih_l0" in names
+    assert layer.num_states == 2
+    x = mt.tensor(np.random.default_rng(0).standard_normal((3, 2, 3)).astype(np.float32),
+                  requires_grad=True)
+    out, (h_n, c_n) = layer(x, lengths=[3, 1])
+    assert out.shape == (3, 2, 8) and h_n.shape == (4, 2, 4)
+    out.sum().backward()
+    assert all(p.grad is not None for p in layer.parameters())
+    # The layer's copy and the cell's parameter are the same object, even after replacement.
+    layer.weight_hh_l0 = mt.nn.Parameter(np.zeros((16, 4), dtype=np.float32))
+    assert layer.cells()[0].weight_hh is layer.weight_hh_l0
+    with pytest.raises(ValueError, match="fused_sequence"):
+        rnn.Recurrent(rnn.LayerNormLSTMCell, 3, 4, fused=True)
+
+
+def test_state_dict_round_trip_and_dtype_conversion():
+    a, b = rnn.LSTM(2, 3, num_layers=2), rnn.LSTM(2, 3, num_layers=2)
+    b.load_state_dict(a.state_dict())
+    x = mt.ones(4, 1, 2)
+    np.testing.assert_array_equal(a(x)[0].data, b(x)[0].data)
+    b.double()
+    assert b(mt.ones(4, 1, 2, dtype="float64"))[0].dtype == np.float64
+
+
+def test_repr_names_the_settings():
+    text = repr(rnn.LSTM(3, 4, num_layers=2, bidirectional=True))
+    assert text == "LSTM(3, 4, num_layers=2, bidirectional=True)"
+    assert "nonlinearity='relu'" in repr(rnn.RNN(1, 2, nonlinearity="relu"))
+
+
+def test_long_unroll_backpropagates():
+    """5,000 steps: the iterative engine must not hit a recursion limit."""
+    model = make("GRU", 1, 2)
+    x = mt.tensor(np.full((5000, 1, 1), 0.01), requires_grad=True)
+    out, h_n = model(x)
+    h_n.sum().backward()
+    assert x.grad.shape == (5000, 1, 1) and np.isfinite(x.grad).all()
+    assert np.abs(x.grad[-1]).max() > 0
+
+
+# ----- errors -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_wrong_input_feature_size(kind):
+    with pytest.raises(mt.ShapeError, match="input_size=3"):
+        make(kind, 3, 4)(mt.zeros(5, 2, 2, dtype="float64"))
+    with pytest.raises(mt.ShapeError, match="3-d input"):
+        make(kind, 3, 4)(mt.zeros(5, 3, dtype="float64"))
+
+
+def test_wrong_hx_shape():
+    with pytest.raises(mt.ShapeError, match=r"num_directions=4, batch=2, hidden_size=4"):
+        make("GRU", 3, 4, num_layers=2, bidirectional=True)(mt.zeros(5, 2, 3, dtype="float64"),
+                                                            mt.zeros(2, 2, 4, dtype="float64"))
+    lstm = make("LSTM", 3, 4)
+    x = mt.zeros(5, 2, 3, dtype="float64")
+    with pytest.raises(mt.ShapeError, match=r"hx\[1\]"):
+        lstm(x, (mt.zeros(1, 2, 4, dtype="float64"), mt.zeros(1, 3, 4, dtype="float64")))
+    with pytest.raises(TypeError, match="tuple of 2"):
+        lstm(x, mt.zeros(1, 2, 4, dtype="float64"))
+
+
+def test_bad_lengths():
+    model = make("LSTM", 1, 2)
+    x = mt.zeros(4, 2, 1, dtype="float64")
+    with pytest.raises(ValueError, match="at most the sequence length 4"):
+        model(x, lengths=[5, 1])
+    with pytest.raises(ValueError, match="positive"):
+        model(x, lengths=[0, 1])
+    with pytest.raises(ValueError, match="one length per sequence"):
+        model(x, lengths=[1, 2, 3])
+
+
+def test_empty_sequence():
+    with pytest.raises(ValueError, match="empty sequence"):
+        make("RNN", 2, 3)(mt.zeros(0, 4, 2, dtype="float64"))
+    with pytest.raises(ValueError, match="empty sequence"):
+        make("RNN", 2, 3, batch_first=True)(mt.zeros(4, 0, 2, dtype="float64"))
+
+
+def test_dtype_mismatch_and_bad_arguments():
+    with pytest.raises(TypeError, match="float64 but the parameters are float32"):
+        rnn.LSTM(2, 3)(mt.zeros(1, 1, 2, dtype="float64"))
+    with pytest.raises(ValueError, match="dropout"):
+        rnn.LSTM(2, 3, dropout=1.5)
+    with pytest.raises(ValueError, match="hidden_size"):
+        rnn.GRU(2, 0)
+    with pytest.raises(ValueError, match="nonlinearity"):
+        rnn.RNN(2, 3, nonlinearity="sigmoid")

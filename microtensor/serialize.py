@@ -101,7 +101,7 @@ def _encode_array(array, where, arrays, kind):
                         f"only bool, integer, float and complex arrays can be stored without pickle "
                         f"(store text as str or a list of str)")
     name = f"a{len(arrays)}"
-    arrays[name] = np.ascontiguousarray(array)
+    arrays[name] = array
     return {"t": kind, "ref": name, "dtype": array.dtype.str, "shape": list(array.shape)}
 
 

@@ -83,12 +83,13 @@ def tensor(data, requires_grad=False, dtype=None, name=None):
     return t
 
 
-def _axis(axis, dim):
+def _axis(axis, dim, default=None):
+    """``axis``, or its PyTorch alias ``dim``; ``default`` when neither is given."""
     if dim is not None:
         if axis is not None:
             raise TypeError("give axis or dim, not both")
         return dim
-    return axis
+    return default if axis is None else axis
 
 
 class Tensor:
@@ -369,8 +370,8 @@ class Tensor:
     def min(self, axis=None, keepdims=False, dim=None): return Min.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
     def var(self, axis=None, keepdims=False, dim=None, ddof=0): return Var.apply(self, axis=_axis(axis, dim), keepdims=keepdims, ddof=ddof)
     def logsumexp(self, axis=None, keepdims=False, dim=None): return LogSumExp.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
-    def softmax(self, axis=-1, dim=None): return Softmax.apply(self, axis=_axis(axis, dim))
-    def log_softmax(self, axis=-1, dim=None): return LogSoftmax.apply(self, axis=_axis(axis, dim))
+    def softmax(self, axis=None, dim=None): return Softmax.apply(self, axis=_axis(axis, dim, default=-1))
+    def log_softmax(self, axis=None, dim=None): return LogSoftmax.apply(self, axis=_axis(axis, dim, default=-1))
 
     # ----- shape --------------------------------------------------------------------------------
     def reshape(self, *shape): return reshape(self, *shape)

@@ -128,7 +128,12 @@ class Pow(Function):
         need_a, need_b = ctx.needs_input_grad
         grad_a = grad_b = None
         if need_a:
-            grad_a = unbroadcast(grad * b * a ** (b - 1), a.shape)
+            # d(a**b)/da = b * a**(b-1), taken as 0 where b == 0 (a**0 is constant), so that
+            # x ** 0 at x == 0 does not give 0 * inf = NaN.
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                local = b * a ** (b - 1)
+            local = np.where(b == 0, np.zeros((), dtype=local.dtype), local)
+            grad_a = unbroadcast(grad * local, a.shape)
         if need_b:
             with np.errstate(divide="ignore", invalid="ignore"):
                 log_a = np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)

@@ -174,9 +174,9 @@ class LogSoftmax(Function):
         return grad - np.exp(out) * np.sum(grad, axis=ctx.axis, keepdims=True)
 
 
-def _axis(axis, dim):
+def _axis(axis, dim, default=None):
     from ..tensor import _axis as pick
-    return pick(axis, dim)
+    return pick(axis, dim, default)
 
 
 def sum(a, axis=None, keepdims=False, dim=None):
@@ -209,11 +209,11 @@ def logsumexp(a, axis=None, keepdims=False, dim=None):
     return LogSumExp.apply(a, axis=_axis(axis, dim), keepdims=keepdims)
 
 
-def softmax(a, axis=-1, dim=None):
+def softmax(a, axis=None, dim=None):
     """Stable softmax along ``axis``. Example: ``mt.softmax(mt.zeros(2, 3), axis=-1)``"""
-    return Softmax.apply(a, axis=_axis(axis, dim))
+    return Softmax.apply(a, axis=_axis(axis, dim, -1))
 
 
-def log_softmax(a, axis=-1, dim=None):
+def log_softmax(a, axis=None, dim=None):
     """Stable log-softmax along ``axis``. Example: ``mt.log_softmax(mt.zeros(2, 3))``"""
-    return LogSoftmax.apply(a, axis=_axis(axis, dim))
+    return LogSoftmax.apply(a, axis=_axis(axis, dim, -1))

@@ -134,6 +134,54 @@ _FREED_MESSAGE = ("Trying to backward through the graph a second time (or to rea
                   "first backward() if you need to backward through the graph again.")
 
 
+class IndexedGrad:
+    """A gradient that is zero everywhere except at ``index`` (what indexing's backward returns).
+
+    ``x[t]`` of a ``(T, B, 4H)`` tensor is taken T times in an unrolled RNN; a dense gradient for
+    each would allocate and sum T full ``(T, B, 4H)`` arrays (quadratic in T). The backward pass
+    instead adds ``values`` into one buffer at ``index``. Ops return it from ``backward``; user
+    code never sees one (gradients handed to hooks and ``.grad`` are always ndarrays).
+
+    Example:
+        >>> g = IndexedGrad((3, 2), (1,), np.ones(2, dtype=np.float32))
+        >>> g.to_dense()
+        array([[0., 0.],
+               [1., 1.],
+               [0., 0.]], dtype=float32)
+    """
+
+    __slots__ = ("shape", "index", "values", "advanced")
+
+    def __init__(self, shape, index, values, advanced=False):
+        self.shape = shape
+        self.index = index
+        self.values = values
+        self.advanced = advanced     # integer/boolean arrays: repeated entries must accumulate
+
+    @property
+    def dtype(self):
+        return self.values.dtype
+
+    def astype(self, dtype):
+        return IndexedGrad(self.shape, self.index, self.values.astype(dtype), self.advanced)
+
+    def add_into(self, buffer):
+        """buffer[index] += values, in place (accumulating repeated advanced indices)."""
+        if self.advanced:
+            np.add.at(buffer, self.index, self.values)
+        else:
+            buffer[self.index] += self.values
+
+    def to_dense(self):
+        """The full gradient as a new ndarray."""
+        out = np.zeros(self.shape, dtype=self.values.dtype)
+        if self.advanced:
+            np.add.at(out, self.index, self.values)
+        else:
+            out[self.index] = self.values
+        return out
+
+
 def _as_tuple(grads):
     return grads if isinstance(grads, tuple) else (grads,) if not isinstance(grads, list) else tuple(grads)
 
@@ -145,6 +193,9 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
     tensors are returned in it and no ``.grad`` is written.
     """
     grads = {}
+    # Keys whose array in `grads` was allocated here and is referenced nowhere else: further
+    # contributions can be added into it in place, without a temporary per addition.
+    owned = set()
     for root, g in zip(roots, root_grads):
         key = id(root)
         grads[key] = g if key not in grads else grads[key] + g
@@ -154,6 +205,9 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
         g = grads.pop(key, None)
         if g is None:
             continue
+        is_owned = key in owned
+        if is_owned:
+            owned.discard(key)
         if tensor._hooks:
             for hook in tensor._hooks:
                 replaced = hook(g)
@@ -168,7 +222,12 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
         elif node is None:
             # A leaf owns its .grad array (optimizers and clipping modify it in place), so it never
             # shares memory with a gradient another tensor might also hold.
-            tensor.grad = g.astype(tensor.dtype, copy=True) if tensor.grad is None else tensor.grad + g
+            if tensor.grad is not None:
+                tensor.grad = tensor.grad + g
+            elif is_owned and g.dtype == tensor.dtype and not tensor._hooks:
+                tensor.grad = g      # allocated by this pass and held by nobody else: no copy
+            else:
+                tensor.grad = g.astype(tensor.dtype, copy=True)
         elif keep_grads or tensor._retains_grad:
             tensor.grad = g
         if node is None:
@@ -187,12 +246,34 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
                                  f"for input {index} of shape {inp.data.shape}")
             if ig.dtype != inp.data.dtype:
                 ig = ig.astype(inp.data.dtype)
-            if _Mode.anomaly:
-                _check_backward_anomaly(node, g, index, ig)
             k = id(inp)
             previous = grads.get(k)
-            # Out of place on purpose: `ig` may alias `g` or another input's gradient.
-            grads[k] = ig if previous is None else previous + ig
+            if type(ig) is IndexedGrad:
+                if _Mode.anomaly:
+                    _check_backward_anomaly(node, g, index, ig.values)
+                if previous is None:
+                    grads[k] = ig.to_dense()
+                    owned.add(k)
+                elif k in owned:
+                    ig.add_into(previous)
+                else:
+                    previous = previous.copy()
+                    ig.add_into(previous)
+                    grads[k] = previous
+                    owned.add(k)
+                continue
+            if _Mode.anomaly:
+                _check_backward_anomaly(node, g, index, ig)
+            if previous is None:
+                grads[k] = ig            # may alias `g` or another input's gradient: not owned
+            elif k in owned:
+                previous += ig           # our own buffer: accumulate without a temporary
+            else:
+                # Out of place: `previous` may alias `g` or another input's gradient.
+                total = previous + ig
+                grads[k] = total
+                if type(total) is np.ndarray:   # (0-d operands give a NumPy scalar)
+                    owned.add(k)
         if not retain_graph:
             ctx.release()
             node.freed = True

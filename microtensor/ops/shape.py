@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..errors import ShapeError
+from ..autograd import IndexedGrad
 from ..function import Function
 from .elementwise import unbroadcast
 
@@ -108,12 +109,9 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        out = np.zeros(ctx.shape, dtype=grad.dtype)
-        if ctx.advanced:
-            np.add.at(out, ctx.index, grad)
-        else:
-            out[ctx.index] = grad
-        return out
+        # Not a dense zeros-with-a-hole: the backward pass adds `grad` into one shared buffer,
+        # so taking x[t] for every t of a (T, ...) tensor costs O(T), not O(T^2).
+        return IndexedGrad(ctx.shape, ctx.index, grad, ctx.advanced)
 
 
 class Cat(Function):

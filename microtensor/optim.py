@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from .autograd import enable_grad
 from .tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "LRScheduler", "StepLR",
@@ -101,7 +102,10 @@ class Optimizer:
     def step(self, closure=None):
         """Update every parameter that has a gradient. ``closure`` (optional) re-evaluates the
         loss and returns it; its result is returned."""
-        loss = closure() if closure is not None else None
+        loss = None
+        if closure is not None:
+            with enable_grad():        # the closure runs forward + backward, even under no_grad
+                loss = closure()
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:

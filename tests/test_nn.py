@@ -337,3 +337,12 @@ def test_init_errors():
         nn.init.zeros_(mt.tensor([1, 2]))
     with pytest.raises(ValueError, match="unsupported nonlinearity"):
         nn.init.calculate_gain("swish")
+
+
+def test_assigning_none_keeps_a_registered_slot():
+    layer = nn.Linear(2, 2)
+    layer.bias = None
+    assert "bias" in layer._parameters and layer.bias is None
+    assert list(layer.state_dict()) == ["weight"]
+    layer.bias = nn.Parameter(np.zeros(2, dtype=np.float32))
+    assert list(layer.state_dict()) == ["weight", "bias"]

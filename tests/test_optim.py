@@ -238,3 +238,27 @@ def test_schedule_state_dict_round_trip(tmp_path):
     sched2.step()
     assert sched2.get_last_lr() == sched.get_last_lr() == [pytest.approx(0.01)]
     assert sched2.last_epoch == 4 and os.path.exists(tmp_path / "s.npz")
+
+
+def test_step_with_closure_returns_loss_and_records_graph_under_no_grad(torch):
+    w = mt.nn.Parameter(np.array([1.0, -3.0]))
+    wt = torch.tensor([1.0, -3.0], dtype=torch.float64, requires_grad=True)
+    opt, ref = mt.optim.SGD([w], lr=0.1, momentum=0.5), torch.optim.SGD([wt], lr=0.1, momentum=0.5)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w * w * w).sum()
+        loss.backward()
+        return loss
+
+    def ref_closure():
+        ref.zero_grad()
+        loss = (wt * wt * wt).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        with mt.no_grad():
+            loss = opt.step(closure)
+        assert loss.item() == pytest.approx(ref.step(ref_closure).item(), rel=1e-12)
+    np.testing.assert_allclose(w.data, wt.detach().numpy(), rtol=1e-12)

@@ -37,6 +37,12 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"call super().__init__() in {type(self).__name__}.__init__ "
                                  f"before assigning {name!r}")
+        if value is None:
+            # As in PyTorch: `self.bias = None` keeps a registered slot registered (as absent).
+            for table in (self._parameters, self._buffers, self._modules):
+                if name in table:
+                    table[name] = None
+                    return
         for table in (self._parameters, self._buffers, self._modules):
             table.pop(name, None)
         if isinstance(value, Parameter):

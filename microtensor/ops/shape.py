@@ -7,6 +7,13 @@ from ..function import Function
 from .elementwise import unbroadcast
 
 
+def _check_axis(axis, ndim, op, shape):
+    """``axis`` as a non-negative int, or a ShapeError naming the op (never a silent wrap)."""
+    if not -max(ndim, 1) <= axis < max(ndim, 1):
+        raise ShapeError(f"{op}: axis {axis} is out of range for a tensor of shape {shape}")
+    return int(axis) % max(ndim, 1)
+
+
 def _shape_arg(shape):
     """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -40,7 +47,8 @@ class Transpose(Function):
     def forward(ctx, a, axes=None):
         if axes is None:
             axes = tuple(reversed(range(a.ndim)))
-        if sorted(int(x) % max(a.ndim, 1) for x in axes) != list(range(a.ndim)):
+        if len(axes) != a.ndim or not all(-a.ndim <= x < a.ndim for x in axes) or \
+                sorted(int(x) % a.ndim for x in axes) != list(range(a.ndim)):
             raise ShapeError(f"transpose: axes {tuple(axes)} are not a permutation of the "
                              f"{a.ndim} axes of a tensor of shape {a.shape}")
         axes = tuple(int(x) % a.ndim for x in axes)
@@ -125,7 +133,7 @@ class Cat(Function):
         ndim = arrays[0].ndim
         if ndim == 0:
             raise ShapeError("cat: cannot concatenate 0-d tensors (use stack)")
-        axis = axis % ndim
+        axis = _check_axis(axis, ndim, "cat", arrays[0].shape)
         for a in arrays:
             if a.ndim != ndim or a.shape[:axis] + a.shape[axis + 1:] != \
                     arrays[0].shape[:axis] + arrays[0].shape[axis + 1:]:
@@ -181,8 +189,10 @@ def transpose(a, *axes):
     """
     axes = _shape_arg(axes) if axes else None
     ndim = a.ndim
-    if axes is not None and len(axes) == 2 and ndim != 2:
-        d0, d1 = (x % max(ndim, 1) for x in axes)
+    # Two axes always mean "swap" (PyTorch), also on a 2-d tensor, where NumPy's reading of
+    # (0, 1) as a permutation would silently do nothing.
+    if axes is not None and len(axes) == 2:
+        d0, d1 = (_check_axis(x, ndim, "transpose", a.shape) for x in axes)
         perm = list(range(ndim))
         perm[d0], perm[d1] = perm[d1], perm[d0]
         axes = tuple(perm)
@@ -206,7 +216,8 @@ def squeeze(a, axis=None):
     if axis is None:
         new = tuple(s for s in shape if s != 1)
     else:
-        axes = {x % max(len(shape), 1) for x in ((axis,) if isinstance(axis, int) else axis)}
+        axes = {_check_axis(x, len(shape), "squeeze", shape)
+                for x in ((axis,) if isinstance(axis, (int, np.integer)) else axis)}
         for x in axes:
             if shape[x] != 1:
                 raise ShapeError(f"squeeze: axis {x} of shape {shape} has size {shape[x]}, not 1")
@@ -265,8 +276,9 @@ def split(a, split_size_or_sections, axis=0):
         >>> [p.shape for p in mt.arange(5.0).split(2)]
         [(2,), (2,), (1,)]
     """
+    axis = _check_axis(axis, a.ndim, "split", a.shape)
     length = a.shape[axis]
-    if isinstance(split_size_or_sections, int):
+    if isinstance(split_size_or_sections, (int, np.integer)):
         if split_size_or_sections <= 0:
             raise ValueError(f"split: size must be positive, got {split_size_or_sections}")
         sizes = [split_size_or_sections] * (length // split_size_or_sections)
@@ -278,7 +290,7 @@ def split(a, split_size_or_sections, axis=0):
             raise ShapeError(f"split: sizes {sizes} sum to {sum(sizes)}, but axis {axis} of "
                              f"shape {a.shape} has {length}")
     pieces, start = [], 0
-    prefix = (slice(None),) * (axis % a.ndim)
+    prefix = (slice(None),) * axis
     for size in sizes:
         pieces.append(a[prefix + (slice(start, start + size),)])
         start += size
@@ -295,5 +307,6 @@ def chunk(a, chunks, axis=0):
     """
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    axis = _check_axis(axis, a.ndim, "chunk", a.shape)
     length = a.shape[axis]
     return split(a, max(-(-length // chunks), 1), axis)

@@ -169,7 +169,8 @@ class Recurrent(mt.nn.Module):
         for c, names in zip(self._cells, self._bindings):
             for pname, flat in names:
                 _rebind(c, pname, self._parameters[flat])
-            c.train(self.training)
+            if c.training != self.training:
+                c.train(self.training)
 
     # ----- checks -------------------------------------------------------------------------------
     def _check_input(self, x):
@@ -200,8 +201,8 @@ class Recurrent(mt.nn.Module):
         LD = self.num_layers * self.num_directions
         cls = type(self).__name__
         if hx is None:
-            zeros = mt.zeros(LD, B, self.hidden_size, dtype=dtype)
-            parts = [zeros] * self.num_states
+            zeros = mt.zeros(B, self.hidden_size, dtype=dtype)
+            return [(zeros,) * self.num_states] * LD
         else:
             if self.num_states == 1:
                 parts = [hx]

@@ -238,7 +238,13 @@ class Tensor:
             >>> mt.ones(2).astype("float64").dtype
             dtype('float64')
         """
-        return Cast.apply(self, dtype=np.dtype(dtype))
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            # An integer or boolean result cannot carry a gradient: record no graph for it.
+            from .autograd import no_grad
+            with no_grad():
+                return Cast.apply(self, dtype=dtype)
+        return Cast.apply(self, dtype=dtype)
 
     def double(self):
         """``astype(float64)``."""

@@ -3,6 +3,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..function import Function
+from ..tensor import Tensor
 
 
 def unbroadcast(grad, shape):
@@ -374,7 +375,8 @@ class Clip(Function):
     @staticmethod
     def forward(ctx, a, low=None, high=None):
         if low is None and high is None:
-            raise ValueError("clip: give at least one of min and max")
+            # TypeError, like a missing argument (a ValueError would be reported as a shape error).
+            raise TypeError("clip: give at least one of min and max")
         ctx.save_for_backward(a)
         ctx.low, ctx.high = low, high
         return np.clip(a, low, high).astype(a.dtype, copy=False)
@@ -550,6 +552,12 @@ def where(cond, a, b):
         >>> mt.where(x > 0, x, 0.0)
         tensor([0., 2.], dtype=float32)
     """
-    if not hasattr(a, "data") and hasattr(b, "data"):
+    # A Python number takes the dtype of the other (float) operand, not cond's bool: otherwise
+    # `where(x > 0, x, 0)` would upcast a float32 x to float64.
+    a_is_number = isinstance(a, (bool, int, float, np.number))
+    b_is_number = isinstance(b, (bool, int, float, np.number))
+    if a_is_number and isinstance(b, Tensor) and b.dtype.kind == "f":
         a = np.asarray(a, dtype=b.dtype)
+    elif b_is_number and isinstance(a, Tensor) and a.dtype.kind == "f":
+        b = np.asarray(b, dtype=a.dtype)
     return Where.apply(cond, a, b)

@@ -69,6 +69,9 @@ class Expand(Function):
         lead = len(shape) - a.ndim
         if lead < 0:
             raise ShapeError(f"expand: cannot expand {a.shape} to fewer dimensions {shape}")
+        if any(s == -1 for s in shape[:lead]):
+            raise ShapeError(f"expand: cannot expand {a.shape} to {shape}: -1 (keep the size) "
+                             f"is only allowed for existing axes, not new leading ones")
         shape = tuple(a.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
         ctx.shape = a.shape
         try:
@@ -247,7 +250,11 @@ def flatten(a, start_dim=0, end_dim=-1):
     shape = a.shape
     if not shape:
         return Reshape.apply(a, shape=(1,))
-    start, end = start_dim % len(shape), end_dim % len(shape)
+    start = _check_axis(start_dim, len(shape), "flatten", shape)
+    end = _check_axis(end_dim, len(shape), "flatten", shape)
+    if start > end:
+        raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                         f"for shape {shape}")
     merged = int(np.prod(shape[start:end + 1]))
     return Reshape.apply(a, shape=shape[:start] + (merged,) + shape[end + 1:])
 

@@ -357,23 +357,18 @@ class LayerNormLSTMCell(RecurrentCell):
 
     def __init__(self, input_size, hidden_size, bias=True, eps=1e-5):
         super().__init__(input_size, hidden_size, bias=False)
-        self.bias = bool(bias)
+        has_bias = bool(bias)
         self.eps = float(eps)
         H4, H = 4 * self.hidden_size, self.hidden_size
         # The base registered bias_ih/bias_hh = None; this cell has one bias instead (the
         # layer-norm shifts make a second one redundant), so drop those names.
         del self._parameters["bias_ih"], self._parameters["bias_hh"]
-        self.ln_ih_weight = mt.nn.Parameter(np.ones(H4, dtype=np.float32))
-        self.ln_hh_weight = mt.nn.Parameter(np.ones(H4, dtype=np.float32))
-        self.ln_cell_weight = mt.nn.Parameter(np.ones(H, dtype=np.float32))
-        if self.bias:
-            self.bias = mt.nn.Parameter(np.zeros(H4, dtype=np.float32))
-            self.ln_ih_bias = mt.nn.Parameter(np.zeros(H4, dtype=np.float32))
-            self.ln_hh_bias = mt.nn.Parameter(np.zeros(H4, dtype=np.float32))
-            self.ln_cell_bias = mt.nn.Parameter(np.zeros(H, dtype=np.float32))
-        else:
-            for name in ("bias", "ln_ih_bias", "ln_hh_bias", "ln_cell_bias"):
-                self.register_parameter(name, None)
+        ones, zeros = np.ones(H4, dtype=np.float32), np.zeros(H4, dtype=np.float32)
+        self.register_parameter("bias", mt.nn.Parameter(zeros) if has_bias else None)
+        for part, size in (("ih", H4), ("hh", H4), ("cell", H)):
+            self.register_parameter(f"ln_{part}_weight", mt.nn.Parameter(ones[:size]))
+            self.register_parameter(f"ln_{part}_bias",
+                                    mt.nn.Parameter(zeros[:size]) if has_bias else None)
 
     def forward(self, x, hx=None):
         x, (h, c) = self.check_input(x, hx)

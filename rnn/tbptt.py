@@ -205,13 +205,15 @@ class TBPTTTrainer:
         returns with ``self.interrupted = True``; press it twice to abort at once.
 
         Args:
-            steps: the step number to reach.
+            steps: the step number to reach (None: no limit; then give ``time_limit``).
             time_limit: stop after this many seconds (None: no limit).
             callback: ``callback(trainer, record)`` after every step (may call :meth:`stop`).
 
         Returns: ``self.history`` (one record per step, with ``val_bpc`` where evaluated).
         """
-        steps = int(steps)
+        if steps is None and time_limit is None:
+            raise ValueError("fit(steps=None) needs a time_limit")
+        steps = math.inf if steps is None else int(steps)
         self.interrupted = False
         self._stop_requested = False
         bar = self._progress_bar(steps)
@@ -276,7 +278,7 @@ class TBPTTTrainer:
             from tqdm import tqdm
         except ImportError:
             return None
-        return tqdm(total=steps, initial=self.step, unit="step", dynamic_ncols=True,
+        return tqdm(total=None if steps == math.inf else steps, initial=self.step, unit="step", dynamic_ncols=True,
                     desc=f"TBPTT k={self.batcher.seq_len}", leave=True)
 
     def _show(self, bar, record):

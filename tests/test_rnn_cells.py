@@ -193,3 +193,21 @@ def test_bad_construction_and_dtype():
         rnn.GRUCell(2, 3)(mt.ones(1, 2, dtype="float64"))
     with pytest.raises(TypeError, match="Tensor"):
         rnn.GRUCell(2, 3)([[1.0, 2.0]])
+
+
+def test_custom_cell_recipe_in_docs_runs():
+    """docs/custom_cell.md cannot rot: its python blocks run in order in one namespace."""
+    import contextlib
+    import io
+    import pathlib
+    import re
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "custom_cell.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 3
+    namespace = {}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        for block in blocks:
+            exec(compile(block, "docs/custom_cell.md", "exec"), namespace)
+    # The output the page shows in a comment is the output it produces.
+    assert "['weight_ih_l0', 'bias_ih_l0', 'bias_hh_l0', 'recurrent_weight_l0']" in printed.getvalue()

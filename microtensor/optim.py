@@ -63,7 +63,15 @@ class Optimizer:
             self.add_param_group(group)
 
     def add_param_group(self, group):
-        """Add a dict ``{"params": [...], <hyper-parameter>: value}``; defaults fill the rest."""
+        """Add a dict ``{"params": [...], <hyper-parameter>: value}``; defaults fill the rest.
+
+        Example:
+            >>> import microtensor as mt
+            >>> opt = mt.optim.SGD([mt.nn.Parameter(mt.zeros(1))], lr=0.1)
+            >>> opt.add_param_group({"params": [mt.nn.Parameter(mt.zeros(2))], "lr": 0.01})
+            >>> [g["lr"] for g in opt.param_groups]
+            [0.1, 0.01]
+        """
         if not isinstance(group, dict) or "params" not in group:
             raise TypeError("a param group must be a dict with a 'params' entry")
         params = group["params"]
@@ -91,7 +99,15 @@ class Optimizer:
         self.param_groups.append(full)
 
     def zero_grad(self, set_to_none=True):
-        """Clear the gradients of every parameter (to None by default, as PyTorch 2)."""
+        """Clear the gradients of every parameter (to None by default, as PyTorch 2).
+
+        Example:
+            >>> import numpy as np, microtensor as mt
+            >>> w = mt.nn.Parameter(np.ones(2)); w.grad = np.ones(2)
+            >>> opt = mt.optim.SGD([w], lr=0.1)
+            >>> opt.zero_grad(set_to_none=False); w.grad
+            array([0., 0.])
+        """
         for group in self.param_groups:
             for p in group["params"]:
                 if set_to_none or p.grad is None:
@@ -101,7 +117,20 @@ class Optimizer:
 
     def step(self, closure=None):
         """Update every parameter that has a gradient. ``closure`` (optional) re-evaluates the
-        loss and returns it; its result is returned."""
+        loss (zero_grad, forward, backward) and returns it; its result is returned.
+
+        Example:
+            >>> import numpy as np, microtensor as mt
+            >>> w = mt.nn.Parameter(np.array([2.0]))
+            >>> opt = mt.optim.SGD([w], lr=0.25)
+            >>> def closure():
+            ...     opt.zero_grad()
+            ...     loss = (w * w).sum()
+            ...     loss.backward()
+            ...     return loss
+            >>> opt.step(closure).item(), w.data
+            (4.0, array([1.]))
+        """
         loss = None
         if closure is not None:
             with enable_grad():        # the closure runs forward + backward, even under no_grad
@@ -129,6 +158,14 @@ class Optimizer:
         """``{"state": {index: {name: array or number}}, "param_groups": [...]}`` (copies).
 
         Parameters are numbered in the order of the param groups, as in PyTorch.
+
+        Example:
+            >>> import numpy as np, microtensor as mt
+            >>> w = mt.nn.Parameter(np.ones(2)); w.grad = np.ones(2)
+            >>> opt = mt.optim.SGD([w], lr=0.1, momentum=0.9); opt.step()
+            >>> sd = opt.state_dict()
+            >>> sd["state"], sd["param_groups"][0]["params"]
+            ({0: {'momentum_buffer': array([1., 1.])}}, [0])
         """
         index = {id(p): i for i, p in enumerate(self._ordered_params())}
         groups = []
@@ -148,6 +185,15 @@ class Optimizer:
 
         Arrays are copied and cast to each parameter's dtype; keys may be ints or their strings
         (as after a JSON round trip). Raises ValueError if the group layout does not match.
+
+        Example:
+            >>> import numpy as np, microtensor as mt
+            >>> w = mt.nn.Parameter(np.ones(2)); w.grad = np.ones(2)
+            >>> opt = mt.optim.Adam([w], lr=0.1); opt.step()
+            >>> fresh = mt.optim.Adam([w], lr=0.5)
+            >>> fresh.load_state_dict(opt.state_dict())
+            >>> fresh.param_groups[0]["lr"], fresh.state[id(w)]["step"]
+            (0.1, 1)
         """
         if not isinstance(state_dict, dict) or "param_groups" not in state_dict:
             raise ValueError("optimizer load_state_dict: expected a dict with 'state' and "
@@ -456,7 +502,7 @@ class LRScheduler:
         raise NotImplementedError
 
     def step(self):
-        """Advance one epoch and set the new learning rates."""
+        """Advance one epoch and set the new learning rates (see the class example)."""
         self.last_epoch += 1
         self._last_lr = []
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
@@ -464,11 +510,25 @@ class LRScheduler:
             self._last_lr.append(group["lr"])
 
     def get_last_lr(self):
-        """The learning rates set by the last ``step()``, one per param group."""
+        """The learning rates set by the last ``step()``, one per param group.
+
+        Example:
+            >>> import microtensor as mt
+            >>> opt = mt.optim.SGD([mt.nn.Parameter(mt.zeros(1))], lr=0.3)
+            >>> mt.optim.StepLR(opt, step_size=5).get_last_lr()
+            [0.3]
+        """
         return list(self._last_lr)
 
     def state_dict(self):
-        """Everything but the optimizer (numbers and lists)."""
+        """Everything but the optimizer (numbers and lists), for :func:`microtensor.save`.
+
+        Example:
+            >>> import microtensor as mt
+            >>> opt = mt.optim.SGD([mt.nn.Parameter(mt.zeros(1))], lr=1.0)
+            >>> mt.optim.StepLR(opt, step_size=3).state_dict()["last_epoch"]
+            0
+        """
         return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict):

@@ -283,7 +283,13 @@ class Sequential(Module):
         return modules[index]
 
     def append(self, module):
-        """Add ``module`` at the end; returns self."""
+        """Add ``module`` at the end; returns self.
+
+        Example:
+            >>> from microtensor import nn
+            >>> len(nn.Sequential(nn.Tanh()).append(nn.ReLU()))
+            2
+        """
         self.add_module(str(len(self)), module)
         return self
 
@@ -304,12 +310,24 @@ class ModuleList(Module):
             self.extend(modules)
 
     def append(self, module):
-        """Add one module at the end; returns self."""
+        """Add one module at the end; returns self.
+
+        Example:
+            >>> from microtensor import nn
+            >>> len(nn.ModuleList().append(nn.Tanh()))
+            1
+        """
         self.add_module(str(len(self._modules)), module)
         return self
 
     def extend(self, modules):
-        """Add several modules at the end; returns self."""
+        """Add several modules at the end; returns self.
+
+        Example:
+            >>> from microtensor import nn
+            >>> len(nn.ModuleList([nn.Tanh()]).extend([nn.ReLU(), nn.Sigmoid()]))
+            3
+        """
         for module in modules:
             self.append(module)
         return self
@@ -346,7 +364,15 @@ class ModuleDict(Module):
             self.update(modules)
 
     def update(self, modules):
-        """Add (or replace) modules from a dict or an iterable of (name, module) pairs."""
+        """Add (or replace) modules from a dict or an iterable of (name, module) pairs.
+
+        Example:
+            >>> from microtensor import nn
+            >>> heads = nn.ModuleDict()
+            >>> heads.update([("a", nn.Tanh()), ("b", nn.ReLU())])
+            >>> list(heads)
+            ['a', 'b']
+        """
         items = modules.items() if hasattr(modules, "items") else modules
         for name, module in items:
             self[name] = module

@@ -24,7 +24,29 @@ from .parameter import Parameter
 
 
 class Module:
-    """Base class: registers parameters, buffers and sub-modules by attribute assignment."""
+    """Base class: registers parameters, buffers and sub-modules by attribute assignment.
+
+    Subclass it, call ``super().__init__()`` first, assign layers and Parameters as attributes,
+    and define ``forward``; calling the module calls ``forward``.
+
+    Example:
+        >>> import microtensor as mt
+        >>> class MLP(mt.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.hidden = mt.nn.Linear(2, 4)
+        ...         self.out = mt.nn.Linear(4, 1)
+        ...     def forward(self, x):
+        ...         return self.out(self.hidden(x).tanh())
+        >>> mlp = MLP()
+        >>> mlp(mt.ones(3, 2)).shape, mlp.num_parameters()
+        ((3, 1), 17)
+        >>> mlp
+        MLP(
+          (hidden): Linear(in_features=2, out_features=4, bias=True)
+          (out): Linear(in_features=4, out_features=1, bias=True)
+        )
+    """
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -69,26 +91,57 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name, param):
-        """Register ``param`` (a Parameter, or None for an absent optional one, e.g. no bias)."""
+        """Register ``param`` (a Parameter, or None for an absent optional one, e.g. no bias).
+
+        Example:
+            >>> import microtensor as mt
+            >>> m = mt.nn.Module()
+            >>> m.register_parameter("bias", None)
+            >>> m.bias is None, list(m.state_dict())
+            (True, [])
+        """
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter({name!r}): expected a Parameter or None")
         self.__dict__.pop(name, None)
         self._parameters[name] = param
 
     def register_buffer(self, name, array):
-        """Register a non-learnable array that is saved in ``state_dict`` (e.g. running stats)."""
+        """Register a non-learnable array that is saved in ``state_dict`` (e.g. running stats).
+
+        Example:
+            >>> import numpy as np, microtensor as mt
+            >>> m = mt.nn.Module()
+            >>> m.register_buffer("steps", np.zeros(1))
+            >>> list(m.state_dict()), list(m.parameters())
+            (['steps'], [])
+        """
         self.__dict__.pop(name, None)
         self._buffers[name] = None if array is None else np.asarray(array)
 
     def add_module(self, name, module):
-        """Register a sub-module under ``name`` (for names that are not identifiers)."""
+        """Register a sub-module under ``name`` (for names that are not identifiers).
+
+        Example:
+            >>> import microtensor as mt
+            >>> m = mt.nn.Module()
+            >>> m.add_module("layer-1", mt.nn.Linear(1, 1))
+            >>> [name for name, _ in m.named_parameters()]
+            ['layer-1.weight', 'layer-1.bias']
+        """
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module({name!r}): expected a Module")
         self._modules[name] = module
 
     # ----- traversal ----------------------------------------------------------------------------
     def named_modules(self, prefix=""):
-        """Yield ``(dotted name, module)`` for this module and every descendant (iteratively)."""
+        """Yield ``(dotted name, module)`` for this module and every descendant (iteratively).
+
+        Example:
+            >>> import microtensor as mt
+            >>> net = mt.nn.Sequential(mt.nn.Linear(1, 1), mt.nn.Tanh())
+            >>> [(name, type(m).__name__) for name, m in net.named_modules()]
+            [('', 'Sequential'), ('0', 'Linear'), ('1', 'Tanh')]
+        """
         stack = [(prefix, self)]
         seen = set()
         while stack:
@@ -114,7 +167,14 @@ class Module:
         return (m for _, m in self.named_children())
 
     def named_parameters(self, prefix=""):
-        """Yield ``(dotted name, Parameter)``, each parameter once, in registration order."""
+        """Yield ``(dotted name, Parameter)``, each parameter once, in registration order.
+
+        Example:
+            >>> import microtensor as mt
+            >>> net = mt.nn.Sequential(mt.nn.Linear(3, 2), mt.nn.LayerNorm(2))
+            >>> [(name, p.shape) for name, p in net.named_parameters()]
+            [('0.weight', (2, 3)), ('0.bias', (2,)), ('1.weight', (2,)), ('1.bias', (2,))]
+        """
         seen = set()
         for module_name, module in self.named_modules(prefix):
             for name, p in module._parameters.items():
@@ -146,7 +206,14 @@ class Module:
 
     # ----- modes and gradients ------------------------------------------------------------------
     def train(self, mode=True):
-        """Set training mode (dropout active) on every module; returns self."""
+        """Set training mode (dropout active) on every module; returns self.
+
+        Example:
+            >>> import microtensor as mt
+            >>> net = mt.nn.Sequential(mt.nn.Dropout(0.5))
+            >>> net.eval()[0].training, net.train()[0].training
+            (False, True)
+        """
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
@@ -156,7 +223,15 @@ class Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none=True):
-        """Clear every parameter's gradient."""
+        """Clear every parameter's gradient (to None by default, as PyTorch 2; else fill with 0).
+
+        Example:
+            >>> import microtensor as mt
+            >>> layer = mt.nn.Linear(2, 1)
+            >>> layer(mt.ones(1, 2)).sum().backward()
+            >>> layer.zero_grad(); layer.weight.grad is None
+            True
+        """
         for p in self.parameters():
             if set_to_none or p.grad is None:
                 p.grad = None
@@ -164,7 +239,13 @@ class Module:
                 p.grad[...] = 0
 
     def to(self, dtype):
-        """Convert every parameter and buffer to ``dtype`` in place; returns self."""
+        """Convert every parameter and floating buffer to ``dtype`` in place; returns self.
+
+        Example:
+            >>> import microtensor as mt
+            >>> mt.nn.Linear(2, 2).to("float64").weight.dtype
+            dtype('float64')
+        """
         dtype = np.dtype(dtype)
         for m in self.modules():
             for p in m._parameters.values():
@@ -186,7 +267,13 @@ class Module:
 
     # ----- state --------------------------------------------------------------------------------
     def state_dict(self):
-        """An ordered dict of dotted names -> copies of parameter and buffer arrays."""
+        """An ordered dict of dotted names -> copies of parameter and buffer arrays.
+
+        Example:
+            >>> import microtensor as mt
+            >>> {k: v.shape for k, v in mt.nn.Linear(3, 2).state_dict().items()}
+            {'weight': (2, 3), 'bias': (2,)}
+        """
         state = OrderedDict()
         for name, p in self.named_parameters():
             state[name] = p.data.copy()
@@ -200,6 +287,17 @@ class Module:
         Every missing key, unexpected key and shape mismatch is reported at once. With
         ``strict=False`` missing and unexpected keys are allowed (shape mismatches never are).
         Returns ``(missing_keys, unexpected_keys)``.
+
+        Example:
+            >>> import numpy as np, microtensor as mt
+            >>> layer = mt.nn.Linear(2, 1)
+            >>> layer.load_state_dict({"weight": np.ones((1, 2)), "bias": np.zeros(1)})
+            ([], [])
+            >>> try:
+            ...     layer.load_state_dict({"weight": np.ones((2, 2)), "scale": np.ones(1)})
+            ... except KeyError as e:
+            ...     print(e.args[0])
+            load_state_dict for Linear: missing keys: bias | unexpected keys: scale | shape mismatches: weight: checkpoint (2, 2) vs model (1, 2)
         """
         own = dict(self.named_parameters())
         own_buffers = dict(self.named_buffers())

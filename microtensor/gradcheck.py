@@ -27,6 +27,9 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=64, direc
         inputs: tensors; those with ``requires_grad=True`` are checked. They must be float64:
             in float32, a difference step small enough to be accurate is lost in rounding.
         eps, atol, rtol: step and tolerances (|analytic - numeric| <= atol + rtol * |numeric|).
+        max_elements: inputs with at most this many elements are checked element by element.
+        directions: number of random directions v checked for larger inputs.
+        seed: seed of the random projection u and directions v (a check is reproducible).
 
     Returns: True (a failure raises :class:`GradcheckError` naming the input, the worst element,
     and the analytic and numeric values).
@@ -49,9 +52,15 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=64, direc
     out = fn(*inputs)
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
+    if out.dtype != np.float64:
+        raise TypeError(f"gradcheck: fn returned a {out.dtype} tensor; keep the computation in "
+                        f"float64, or rounding swamps the finite differences")
     projection = rng.standard_normal(out.shape)
-    analytic = autograd_grad([out], [inputs[i] for i in checked], grad_outputs=[projection],
-                             allow_unused=True)
+    if out.requires_grad:
+        analytic = autograd_grad([out], [inputs[i] for i in checked], grad_outputs=[projection],
+                                 allow_unused=True)
+    else:   # the output does not depend on any checked input: its gradient is zero
+        analytic = [None] * len(checked)
 
     def loss_at(index, values):
         trial = list(inputs)
@@ -71,8 +80,10 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=64, direc
                 step[idx] = eps
                 numeric[idx] = (loss_at(i, base + step) - loss_at(i, base - step)) / (2 * eps)
             error = np.abs(g - numeric) - (atol + rtol * np.abs(numeric))
+            # NaN compares False with everything: count it as the worst possible disagreement.
+            error = np.where(np.isnan(error), np.inf, error)
             if (error > 0).any():
-                worst = np.unravel_index(np.argmax(error), base.shape) if base.ndim else ()
+                worst = tuple(int(i) for i in np.unravel_index(np.argmax(error), base.shape))
                 raise GradcheckError(
                     f"gradcheck failed for {label} (shape {base.shape}) at element {worst}: "
                     f"analytic {g[worst]:.10g}, numeric {numeric[worst]:.10g} "
@@ -82,7 +93,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=64, direc
                 v = rng.standard_normal(base.shape)
                 numeric = (loss_at(i, base + eps * v) - loss_at(i, base - eps * v)) / (2 * eps)
                 exact = float(np.sum(g * v))
-                if abs(exact - numeric) > atol + rtol * abs(numeric):
+                if not abs(exact - numeric) <= atol + rtol * abs(numeric):   # NaN fails too
                     raise GradcheckError(
                         f"gradcheck failed for {label} (shape {base.shape}) along random "
                         f"direction {d}: analytic u^T J v = {exact:.10g}, numeric {numeric:.10g} "

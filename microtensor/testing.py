@@ -16,7 +16,8 @@ Example:
     >>> check_gradients(lambda a, b: a * b.exp(), arity=2, max_examples=5)
 """
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -173,20 +174,24 @@ def inputs(arity=1, domain=(-3.0, 3.0), broadcast=True, shape=None, unique=False
     return build()
 
 
-def _settings(max_examples):
-    # Inherit the active profile (deadline, derandomize in CI) and only lower the example count.
+def _settings(max_examples, settings):
+    # Inherit the active profile (deadline, derandomize in CI) and only change the example count.
+    base = settings if settings is not None else hypothesis_settings.default
     if max_examples is None:
-        return settings(settings.default)
-    return settings(settings.default, max_examples=max_examples)
+        return hypothesis_settings(base)
+    return hypothesis_settings(base, max_examples=max_examples)
 
 
 def check_gradients(fn, arity=1, domain=(-3.0, 3.0), broadcast=True, shape=None, unique=False,
-                    avoid=(), margin=0.1, max_examples=None, eps=1e-6, atol=1e-5, rtol=1e-3):
+                    avoid=(), margin=0.1, max_examples=None, eps=1e-6, atol=1e-5, rtol=1e-3,
+                    settings=None):
     """Property-test ``fn``'s gradients with :func:`microtensor.gradcheck` on generated inputs.
 
     ``fn(*tensors)`` must return a Tensor. Inputs are float64 tensors from :func:`inputs`
     (broadcastable shapes unless ``broadcast=False``, values in ``domain`` and away from
     ``avoid``). Raises on the first (shrunk) input where analytic and numeric gradients differ.
+    ``max_examples`` overrides the active Hypothesis profile's count; ``settings`` (a
+    ``hypothesis.settings``) replaces the profile altogether.
 
     Example:
         >>> import microtensor as mt
@@ -195,7 +200,7 @@ def check_gradients(fn, arity=1, domain=(-3.0, 3.0), broadcast=True, shape=None,
     """
     strategy = inputs(arity, domain, broadcast, shape, unique, avoid, margin)
 
-    @_settings(max_examples)
+    @_settings(max_examples, settings)
     @given(strategy)
     def run(arrays_):
         ts = [tensor(a, requires_grad=True) for a in arrays_]
@@ -205,10 +210,12 @@ def check_gradients(fn, arity=1, domain=(-3.0, 3.0), broadcast=True, shape=None,
 
 
 def check_forward(fn, reference, arity=1, domain=(-3.0, 3.0), broadcast=True, shape=None,
-                  unique=False, avoid=(), margin=0.1, max_examples=None, rtol=1e-7, atol=1e-10):
+                  unique=False, avoid=(), margin=0.1, max_examples=None, rtol=1e-7, atol=1e-10,
+                  settings=None):
     """Property-test that ``fn(*tensors)`` equals ``reference(*ndarrays)``: shape, dtype, values.
 
     Inputs are float64; the result must be float64 too (no silent change of precision).
+    ``max_examples`` and ``settings`` work as in :func:`check_gradients`.
 
     Example:
         >>> import numpy as np
@@ -218,7 +225,7 @@ def check_forward(fn, reference, arity=1, domain=(-3.0, 3.0), broadcast=True, sh
     """
     strategy = inputs(arity, domain, broadcast, shape, unique, avoid, margin)
 
-    @_settings(max_examples)
+    @_settings(max_examples, settings)
     @given(strategy)
     def run(arrays_):
         out = fn(*[tensor(a) for a in arrays_])

@@ -216,7 +216,7 @@ def test_repr_names_the_settings():
 
 def test_long_unroll_backpropagates():
     """5,000 steps: the iterative engine must not hit a recursion limit."""
-    model = make("GRU", 1, 2)
+    model = make("RNN", 1, 2)
     x = mt.tensor(np.full((5000, 1, 1), 0.01), requires_grad=True)
     out, h_n = model(x)
     h_n.sum().backward()

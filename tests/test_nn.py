@@ -260,9 +260,11 @@ def test_load_state_dict_reports_every_bad_key_at_once(drop, extra, reshape):
     if not (drop or extra or bad_shapes):
         model.load_state_dict(state)
         return
-    with pytest.raises(KeyError) as info:
+    with pytest.raises(nn.StateDictError) as info:
         model.load_state_dict(state)
+    assert isinstance(info.value, KeyError) and isinstance(info.value, RuntimeError)
     message = str(info.value)
+    assert message.startswith("load_state_dict for Sequential: ")
     for key in drop | extra | bad_shapes:
         assert key in message
     # strict=False tolerates missing and unexpected keys, never a shape mismatch.

@@ -6,7 +6,7 @@ Example:
     >>> layer(mt.ones(4, 3)).shape
     (4, 2)
 """
-from .module import Module
+from .module import Module, StateDictError
 from .parameter import Parameter
 from . import functional, init, utils
 from .layers import (Dropout, Embedding, Identity, LayerNorm, Linear, ModuleDict, ModuleList, ReLU,

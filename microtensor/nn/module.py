@@ -19,8 +19,24 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..errors import MicrotensorError
 from ..tensor import Tensor
 from .parameter import Parameter
+
+
+class StateDictError(MicrotensorError, KeyError, RuntimeError):
+    """``load_state_dict`` found missing keys, unexpected keys or shape mismatches (all listed).
+
+    A ``KeyError`` (what code catching bad keys expects) and a ``RuntimeError`` (what PyTorch
+    raises), printed without KeyError's quotes.
+
+    Example:
+        >>> str(StateDictError("missing keys: bias"))
+        'missing keys: bias'
+    """
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
 
 
 class Module:
@@ -295,8 +311,8 @@ class Module:
             ([], [])
             >>> try:
             ...     layer.load_state_dict({"weight": np.ones((2, 2)), "scale": np.ones(1)})
-            ... except KeyError as e:
-            ...     print(e.args[0])
+            ... except mt.nn.StateDictError as e:
+            ...     print(e)
             load_state_dict for Linear: missing keys: bias | unexpected keys: scale | shape mismatches: weight: checkpoint (2, 2) vs model (1, 2)
         """
         own = dict(self.named_parameters())
@@ -316,7 +332,7 @@ class Module:
         if mismatched:
             problems.append(f"shape mismatches: {'; '.join(mismatched)}")
         if problems:
-            raise KeyError(f"load_state_dict for {type(self).__name__}: " + " | ".join(problems))
+            raise StateDictError(f"load_state_dict for {type(self).__name__}: " + " | ".join(problems))
         for k, v in state.items():
             value = v.data if isinstance(v, Tensor) else np.asarray(v)
             if k in own:

@@ -348,3 +348,32 @@ def test_assigning_none_keeps_a_registered_slot():
     assert list(layer.state_dict()) == ["weight"]
     layer.bias = nn.Parameter(np.zeros(2, dtype=np.float32))
     assert list(layer.state_dict()) == ["weight", "bias"]
+
+
+@pytest.mark.parametrize("name,kwargs,kind", [
+    ("CrossEntropyLoss", dict(label_smoothing=0.1, ignore_index=1), "classes"),
+    ("CrossEntropyLoss", dict(weight=np.array([1.0, 2.0, 0.5]), reduction="sum"), "classes"),
+    ("NLLLoss", dict(reduction="none"), "logprobs"),
+    ("MSELoss", dict(), "values"),
+    ("BCEWithLogitsLoss", dict(pos_weight=np.array([2.0, 1.0, 0.5])), "probs"),
+])
+def test_loss_modules_match_torch(torch, name, kwargs, kind):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 3))
+    if kind == "logprobs":
+        x = np.log(rng.dirichlet(np.ones(3), size=5))
+    if kind in ("classes", "logprobs"):
+        target = rng.integers(0, 3, 5)
+        target_t = torch.tensor(target)
+    else:
+        target = rng.random((5, 3))
+        target_t = torch.tensor(target)
+    torch_kwargs = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    xm, xt = mt.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ours = getattr(nn, name)(**kwargs)(xm, mt.tensor(target))
+    theirs = getattr(torch.nn, name)(**torch_kwargs)(xt, target_t)
+    np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+    upstream = rng.standard_normal(ours.shape)
+    ours.backward(upstream)
+    theirs.backward(torch.tensor(upstream))
+    np.testing.assert_allclose(xm.grad, xt.grad.numpy(), rtol=1e-9, atol=1e-12)

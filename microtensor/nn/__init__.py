@@ -9,5 +9,6 @@ Example:
 from .module import Module, StateDictError
 from .parameter import Parameter
 from . import functional, init, utils
-from .layers import (Dropout, Embedding, Identity, LayerNorm, Linear, ModuleDict, ModuleList, ReLU,
-                     Sequential, Sigmoid, Tanh)
+from .layers import (BCEWithLogitsLoss, CrossEntropyLoss, Dropout, Embedding, Identity, LayerNorm,
+                     Linear, ModuleDict, ModuleList, MSELoss, NLLLoss, ReLU, Sequential, Sigmoid,
+                     Tanh)

@@ -20,7 +20,8 @@ from .module import Module
 from .parameter import Parameter
 
 __all__ = ["Identity", "Linear", "Embedding", "LayerNorm", "Dropout", "Tanh", "Sigmoid", "ReLU",
-           "Sequential", "ModuleList", "ModuleDict"]
+           "Sequential", "ModuleList", "ModuleDict", "CrossEntropyLoss", "NLLLoss", "MSELoss",
+           "BCEWithLogitsLoss"]
 
 
 def _float_dtype(dtype):
@@ -408,3 +409,95 @@ class ModuleDict(Module):
     def items(self):
         """(name, module) pairs, in insertion order."""
         return self._modules.items()
+
+
+# ----- losses as modules (thin wrappers over nn.functional, for PyTorch-style code) -------------
+class CrossEntropyLoss(Module):
+    """Module form of :func:`microtensor.nn.functional.cross_entropy` (same arguments).
+
+    Example:
+        >>> import microtensor as mt
+        >>> criterion = mt.nn.CrossEntropyLoss(label_smoothing=0.1)
+        >>> criterion(mt.zeros(2, 3), mt.tensor([0, 2])).item() > 0
+        True
+    """
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        super().__init__()
+        self.weight = None if weight is None else np.asarray(getattr(weight, "data", weight))
+        self.ignore_index, self.reduction = ignore_index, reduction
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input, target):
+        return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"
+
+
+class NLLLoss(Module):
+    """Module form of :func:`microtensor.nn.functional.nll_loss`.
+
+    Example:
+        >>> import microtensor as mt
+        >>> logp = mt.zeros(2, 3).log_softmax(axis=1)
+        >>> round(mt.nn.NLLLoss()(logp, mt.tensor([0, 1])).item(), 4)
+        1.0986
+    """
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
+        super().__init__()
+        self.weight = None if weight is None else np.asarray(getattr(weight, "data", weight))
+        self.ignore_index, self.reduction = ignore_index, reduction
+
+    def forward(self, input, target):
+        return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                          reduction=self.reduction)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+class MSELoss(Module):
+    """Module form of :func:`microtensor.nn.functional.mse_loss`.
+
+    Example:
+        >>> import microtensor as mt
+        >>> mt.nn.MSELoss(reduction="sum")(mt.tensor([1.0, 2.0]), mt.tensor([0.0, 0.0])).item()
+        5.0
+    """
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return F.mse_loss(input, target, reduction=self.reduction)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+class BCEWithLogitsLoss(Module):
+    """Module form of :func:`microtensor.nn.functional.binary_cross_entropy_with_logits`.
+
+    Example:
+        >>> import microtensor as mt
+        >>> round(mt.nn.BCEWithLogitsLoss()(mt.zeros(2), mt.tensor([0.0, 1.0])).item(), 4)
+        0.6931
+    """
+
+    def __init__(self, weight=None, reduction="mean", pos_weight=None):
+        super().__init__()
+        self.weight = weight
+        self.pos_weight = pos_weight
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy_with_logits(input, target, weight=self.weight,
+                                                  reduction=self.reduction,
+                                                  pos_weight=self.pos_weight)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"

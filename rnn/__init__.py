@@ -15,3 +15,5 @@ from .layers import GRU, LSTM, RNN, Recurrent
 from . import fused
 from . import data
 from .models import CharRNN, ManyToMany, ManyToOne, OneToMany, SequenceClassifier
+from .seq2seq import Decoder, Encoder, Seq2Seq
+from .tbptt import TBPTTTrainer

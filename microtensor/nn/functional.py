@@ -16,14 +16,14 @@ import numpy as np
 
 from ..creation import get_rng
 from ..ops import nn as nn_ops
-from ..ops.elementwise import relu, sigmoid, tanh
+from ..ops.elementwise import leaky_relu, relu, sigmoid, softplus, tanh
 from ..ops.reduce import log_softmax as _log_softmax
 from ..ops.reduce import softmax as _softmax
 from ..tensor import Tensor, tensor
 
 __all__ = ["linear", "embedding", "layer_norm", "dropout", "softmax", "log_softmax",
            "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
-           "relu", "tanh", "sigmoid"]
+           "relu", "tanh", "sigmoid", "leaky_relu", "softplus"]
 
 
 def _as_tensor(x, what):

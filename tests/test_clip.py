@@ -79,6 +79,9 @@ def test_clip_grad_norm_nonfinite():
     params = params_with_grads([np.array([1.0, np.inf])])
     with pytest.raises(RuntimeError, match="non-finite"):
         clip_grad_norm_(params, 1.0, error_if_nonfinite=True)
+    params = params_with_grads([np.array([1.0, np.inf])])
+    assert np.isinf(clip_grad_norm_(params, 1.0))                   # as PyTorch: coef 0, Inf*0 = NaN
+    np.testing.assert_array_equal(params[0].grad, [0.0, np.nan])
     params = params_with_grads([np.array([1.0, np.nan])])
     total = clip_grad_norm_(params, 1.0)
     assert np.isnan(total) and np.isnan(params[0].grad).all()   # as PyTorch: NaN poisons the grads

@@ -38,8 +38,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     Args:
         parameters: a tensor or an iterable of tensors (parameters without ``.grad`` are skipped).
         max_norm: the cap. norm_type: p of the p-norm, or ``float("inf")``.
-        error_if_nonfinite: raise RuntimeError if the norm is NaN or Inf (else clip anyway,
-            which makes every gradient NaN, as PyTorch).
+        error_if_nonfinite: raise RuntimeError if the norm is NaN or Inf (else clip anyway, as
+            PyTorch: a NaN norm makes every gradient NaN; an Inf norm zeroes the finite elements
+            and makes the infinite ones NaN).
 
     Returns: the global norm BEFORE clipping, as a NumPy scalar of the gradients' dtype (it
     supports ``float()``, ``.item()`` and formatting).
@@ -57,24 +58,31 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if not grads:
         return np.float32(0.0)
     dtype = np.result_type(*grads)
+    # Overflow to Inf and Inf * 0 = NaN are results here (reported, or raised on request), not bugs.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = _global_norm(grads, norm_type, dtype)
+        if error_if_nonfinite and not np.isfinite(total):
+            raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
+                               f"gradients is non-finite ({total}), so it cannot be clipped. Set "
+                               f"error_if_nonfinite=False to clip anyway.")
+        # Computed in the gradients' dtype like PyTorch; NaN stays NaN (a NaN norm poisons the grads).
+        coef = dtype.type(max_norm) / (total + dtype.type(1e-6))
+        if coef > 1:
+            coef = dtype.type(1.0)
+        for g in grads:
+            g *= g.dtype.type(coef)
+    return total
+
+
+def _global_norm(grads, norm_type, dtype):
+    """The norm_type-norm of all gradient elements together, as a scalar of ``dtype``."""
     if math.isinf(norm_type):
         per_tensor = [np.max(np.abs(g)) if g.size else np.zeros((), g.dtype) for g in grads]
         total = np.max(np.stack(per_tensor).astype(dtype))
     else:
         per_tensor = [np.sum(np.abs(g) ** norm_type) ** (1.0 / norm_type) for g in grads]
         total = np.sum(np.stack(per_tensor).astype(dtype) ** norm_type) ** (1.0 / norm_type)
-    total = dtype.type(total)
-    if error_if_nonfinite and not np.isfinite(total):
-        raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients "
-                           f"is non-finite ({total}), so it cannot be clipped. Set "
-                           f"error_if_nonfinite=False to clip anyway.")
-    # Computed in the gradients' dtype like PyTorch; NaN stays NaN (a NaN norm poisons the grads).
-    coef = dtype.type(max_norm) / (total + dtype.type(1e-6))
-    if coef > 1:
-        coef = dtype.type(1.0)
-    for g in grads:
-        g *= g.dtype.type(coef)
-    return total
+    return dtype.type(total)
 
 
 def clip_grad_value_(parameters, clip_value):

@@ -74,11 +74,14 @@ def step_states(records, name="h"):
 
 def _norm(grad, norm):
     g = np.asarray(grad, dtype=np.float64)
-    if norm == "l2":
-        return float(np.sqrt(np.sum(g * g)))
-    if norm == "maxabs":
-        return float(np.max(np.abs(g))) if g.size else 0.0
-    raise ValueError(f"norm must be 'l2' or 'maxabs', not {norm!r}")
+    if norm not in ("l2", "maxabs"):
+        raise ValueError(f"norm must be 'l2' or 'maxabs', not {norm!r}")
+    largest = float(np.max(np.abs(g))) if g.size else 0.0
+    if norm == "maxabs" or largest == 0 or not np.isfinite(largest):
+        return largest
+    # Scaled: a vanishing gradient of 1e-200 must not square to zero.
+    scaled = g / largest
+    return largest * float(np.sqrt(np.sum(scaled * scaled)))
 
 
 def hidden_grad_norms(loss, name="h", norm="l2"):

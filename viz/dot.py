@@ -427,9 +427,25 @@ def _draw_cells(tr, g, scale, show, revealed, hidden):
         if n.id in keep:
             g.node(f"n{n.id}", **_kept_node_attrs(n, scale, tr, show, revealed))
     edges = _units_and_edges(tr, unit_of)
+    # Many cells feeding one node through contracted ops (the stack of all outputs before a loss
+    # on the last step) would draw T converging edges that make dot crawl: keep the edge from the
+    # family's final step and say how many it stands for.
+    fan_in = {}
+    for a, b in edges:
+        if a[0] == "cell" and not (b[0] == "cell" and b[1] == a[1]):
+            fan_in.setdefault((b, a[1]), []).append(a)
+    labels = {}
+    for (b, family), sources in fan_in.items():
+        if len(sources) > 3:
+            final = (min if family.endswith("reverse") else max)(sources, key=lambda u: u[2])
+            labels[(final, b)] = f"+ {len(sources) - 1} other steps"
+            dropped = {(u, b) for u in sources if u != final}
+            edges = [e for e in edges if e not in dropped]
     backwards = set()
     for a, b in edges:
         attrs = {}
+        if (a, b) in labels:
+            attrs.update(label=labels[(a, b)], fontsize="8", style="dashed")
         if a[0] == "cell" and b[0] == "cell" and a[1] == b[1] and a[2] > b[2]:
             attrs["constraint"] = "false"
             backwards.add(a[1])
@@ -515,6 +531,16 @@ def _draw_rolled(tr, g, scale, show, revealed, hidden):
         g.edge(name(a), name(b))
     _cut_stubs(tr, lambda nm, **kw: g.node(nm, **kw),
                lambda s, d, **kw: g.edge(s if isinstance(s, str) else f"n{s}", f"n{d}", **kw))
+
+
+def _view_range(tr, view, hidden):
+    """Smallest and largest magnitude among what the view colours (None if nothing has one)."""
+    if view == "ops":
+        return tr.magnitude_range
+    shown = list(_hidden_states(tr, hidden).values())
+    shown += [tr.by_id[i] for i in tr.roots] + [n for n in tr.nodes if n.kind == "detached"]
+    values = [n.grad_magnitude for n in shown if n.status == "ok"]
+    return (min(values), max(values)) if values else None
 
 
 _NO_STEPS = ("view='cells' and view='rolled' need time-step scopes: run each step inside "
@@ -612,7 +638,7 @@ def draw(root, *, view="ops", show=("grad", "shape"), max_nodes=DEFAULT_MAX_NODE
     chosen, message = _choose_view(tr, view, max_nodes, fallback, hidden)
     if message:
         warnings.warn(message, GraphTooLargeWarning, stacklevel=2)
-    scale = ColorScale.for_range(tr.magnitude_range)
+    scale = ColorScale.for_range(_view_range(tr, chosen, hidden))
     g = _new_graph(rankdir)
     revealed = None if revealed is None else set(revealed)
     _DRAWERS[chosen](tr, g, scale, show, revealed, hidden)

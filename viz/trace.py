@@ -71,9 +71,13 @@ def magnitude(grad, norm="l2"):
     g = np.asarray(grad, dtype=np.float64)
     if g.size == 0:
         return 0.0
-    if norm == "l2":
-        return float(np.sqrt(np.sum(g * g)))
-    return float(np.max(np.abs(g)))
+    largest = float(np.max(np.abs(g)))
+    if norm == "maxabs" or largest == 0 or not math.isfinite(largest):
+        return largest
+    # Scaled so that tiny gradients (1e-200, deep in a vanishing-gradient unroll) do not square
+    # to zero and huge ones do not overflow.
+    scaled = g / largest
+    return largest * float(np.sqrt(np.sum(scaled * scaled)))
 
 
 def short(value):
@@ -127,8 +131,8 @@ class TracedNode:
     """
 
     __slots__ = ("id", "kind", "op", "name", "scope", "step", "cell", "shape", "dtype", "status",
-                 "grad_magnitude", "grad_l2", "grad_maxabs", "value_stats", "inputs", "record",
-                 "const_value", "nonfinite_value")
+                 "grad_magnitude", "grad_l2", "grad_maxabs", "_value_stats", "inputs", "record",
+                 "const_value")
 
     def __repr__(self):
         return f"TracedNode(id={self.id}, kind={self.kind!r}, op={self.op!r}, name={self.name!r})"
@@ -137,6 +141,19 @@ class TracedNode:
     def tensor(self):
         """The traced tensor itself."""
         return self.record.tensor
+
+    @property
+    def value_stats(self):
+        """``(min, mean, max)`` of the data, computed when first asked (only drawn nodes need it)."""
+        if self._value_stats is None:
+            self._value_stats = _value_stats(self.record.tensor.data)
+        return self._value_stats
+
+    @property
+    def nonfinite_value(self):
+        """Whether the data holds NaN or Inf."""
+        data = self.record.tensor.data
+        return data.dtype.kind == "f" and not np.isfinite(data).all()
 
 
 class Trace:
@@ -213,13 +230,13 @@ def _gradient_fields(node, tensor, norm):
         node.status = "nograd"
         return
     g = np.asarray(grad)
-    if not np.isfinite(g).all():
+    largest = float(np.max(np.abs(g))) if g.size else 0.0
+    if not math.isfinite(largest):   # NaN propagates through max; so does Inf
         node.status = "bad"
         node.grad_l2 = node.grad_maxabs = node.grad_magnitude = math.nan
         return
-    with np.errstate(over="ignore"):
-        node.grad_l2 = magnitude(g, "l2")
-        node.grad_maxabs = magnitude(g, "maxabs")
+    node.grad_maxabs = largest
+    node.grad_l2 = magnitude(g, "l2") if largest > 0 else 0.0
     node.grad_magnitude = node.grad_l2 if norm == "l2" else node.grad_maxabs
     if node.grad_maxabs == 0:
         node.status = "zero"
@@ -256,6 +273,7 @@ def trace(root, norm="l2", params=None):
     records = mt.graph.walk(*roots)
     root_ids = {id(r) for r in roots}
     by_id = {}
+    scopes = {}
     consumers = {}
     for rec in records:
         for i in rec.inputs:
@@ -268,12 +286,14 @@ def trace(root, norm="l2", params=None):
         n.op = rec.op
         n.name = rec.name if rec.name is not None else names.get(id(t))
         n.scope = rec.scope
-        n.step, n.cell = parse_scope(rec.scope)
+        parsed = scopes.get(rec.scope)
+        if parsed is None:
+            parsed = scopes[rec.scope] = parse_scope(rec.scope)
+        n.step, n.cell = parsed
         n.shape = tuple(rec.shape)
         n.dtype = rec.dtype
         n.inputs = rec.inputs
-        n.value_stats = _value_stats(t.data)
-        n.nonfinite_value = t.data.dtype.kind == "f" and not np.isfinite(t.data).all()
+        n._value_stats = None
         n.const_value = None
         # Reading the weak reference itself (not just GraphRecord.detached_from, which is None
         # when the source is outside this graph) is what lets a truncated-BPTT cut show as a stub.

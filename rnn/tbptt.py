@@ -278,8 +278,8 @@ class TBPTTTrainer:
             from tqdm import tqdm
         except ImportError:
             return None
-        return tqdm(total=None if steps == math.inf else steps, initial=self.step, unit="step", dynamic_ncols=True,
-                    desc=f"TBPTT k={self.batcher.seq_len}", leave=True)
+        return tqdm(total=None if steps == math.inf else steps, initial=self.step, unit="step",
+                    dynamic_ncols=True, desc=f"TBPTT k={self.batcher.seq_len}", leave=True)
 
     def _show(self, bar, record):
         postfix = {"loss": f"{record['loss']:.3f}", "bpc": f"{record['bpc']:.3f}",

@@ -78,9 +78,25 @@ def _weight_grads(ctx, x, h_prev, d_gi, d_gh, n_bias):
     return dx, dw_ih, dw_hh, biases
 
 
-def _split_mask(m, grad_state):
-    """Gradient of a masked state update ``s_t = m ? s_new : s_prev``: (to s_new, to s_prev)."""
-    return np.where(m, grad_state, 0), np.where(m, 0, grad_state)
+def _masked_outputs(hs, mask, reverse):
+    """The (T, B, H) outputs in time order from the states ``hs`` (T + 1, B, H) in processing
+    order, zero where ``mask`` is False."""
+    outputs = hs[:0:-1] if reverse else hs[1:]
+    return outputs * mask if mask is not None else outputs
+
+
+def _masks_in_processing_order(mask, reverse, dtype):
+    """``(keep, carry)`` as floats (T, B, 1) in processing order, or ``(None, None)``."""
+    if mask is None:
+        return None, None
+    keep = (mask[::-1] if reverse else mask).astype(dtype)
+    return keep, 1 - keep
+
+
+def _output_grads(grad, T, mask, reverse):
+    """dL/d(outputs) (T, B, H) in processing order; padded outputs are constant zeros."""
+    d_out = grad[:T] if mask is None else grad[:T] * mask
+    return d_out[::-1] if reverse else d_out
 
 
 def _lstm_gate_scales(H, dtype):
@@ -146,11 +162,7 @@ class LSTMSequence(mt.Function):
                 np.copyto(hs[s + 1], hs[s], where=carry[s])
                 np.copyto(cs[s + 1], cs[s], where=carry[s])
         packed = np.empty((T + 2, B, H), dtype=dtype)
-        outputs = hs[:0:-1] if reverse else hs[1:]            # (T, B, H) in time order
-        if mask is not None:
-            np.multiply(outputs, mask, out=packed[:T])        # zero past each length
-        else:
-            packed[:T] = outputs
+        packed[:T] = _masked_outputs(hs, mask, reverse)       # zero past each length
         packed[T], packed[T + 1] = hs[T], cs[T]
         ctx.w_ih, ctx.w_hh = w_ih, w_hh
         ctx.n_bias, ctx.mask, ctx.reverse = len(biases), mask, reverse
@@ -184,14 +196,8 @@ class LSTMSequence(mt.Function):
         to_cell = np.multiply(tanh_cs, tanh_cs)
         np.subtract(1, to_cell, out=to_cell)
         to_cell *= o                                          # o (1 - tanh(c')^2)
-        d_out = grad[:T]
-        keep = carry = None
-        if mask is not None:
-            d_out = d_out * mask                              # padded outputs are constant 0
-            keep = (mask[::-1] if reverse else mask).astype(dtype)
-            carry = 1 - keep
-        if reverse:
-            d_out = d_out[::-1]
+        keep, carry = _masks_in_processing_order(mask, reverse, dtype)
+        d_out = _output_grads(grad, T, mask, reverse)
         dh = grad[T].copy()                                   # dL/d(state after step s)
         dc = grad[T + 1].copy()
         d_gates_time = np.empty_like(acts_time)               # grads of the pre-activations
@@ -229,6 +235,7 @@ class GRUSequence(mt.Function):
     Inputs: x (T, B, I), h0 (B, H), weight_ih (3H, I), weight_hh (3H, H), optionally bias_ih, bias_hh
     (3H,). Attributes: ``mask`` (T, B, 1) bool or None, ``reverse``.
     Output: (T + 1, B, H) = the T outputs, then h_n.
+    Indexing by ``s`` is in processing order, as in :class:`LSTMSequence`.
     """
     name = "gru_fused"
 
@@ -236,83 +243,87 @@ class GRUSequence(mt.Function):
     def forward(ctx, x, h0, w_ih, w_hh, *biases, mask=None, reverse=False):
         T, B, _ = x.shape
         H = h0.shape[1]
-        gi = _input_projection(x, w_ih, biases[0] if biases else None)   # (T, B, 3H)
+        dtype = x.dtype
+        gi_time = _input_projection(x, w_ih, biases[0] if biases else None)   # (T, B, 3H)
+        gi = gi_time[::-1] if reverse else gi_time
         b_hh = biases[1] if biases else None
-        w_hh_t = w_hh.T                                        # (H, 3H)
-        rz = np.empty((T, B, 2 * H), dtype=x.dtype)            # activated r, z
-        n_all = np.empty((T, B, H), dtype=x.dtype)
-        hn_all = np.empty((T, B, H), dtype=x.dtype)            # W_hn h + b_hn (multiplied by r)
-        h_prev = np.empty((T, B, H), dtype=x.dtype)
-        packed = np.empty((T + 1, B, H), dtype=x.dtype)
-        h = h0
-        for t in _steps(T, reverse):
-            h_prev[t] = h
-            gh = h @ w_hh_t                                    # (B, 3H)
+        w_hh_t = w_hh.T                                       # (H, 3H)
+        hs = np.empty((T + 1, B, H), dtype=dtype)             # state entering step s is hs[s]
+        gh_all = np.empty((T, B, 3 * H), dtype=dtype)         # h W_hh^T + b_hh (n's part is used)
+        rz = np.empty((T, B, 2 * H), dtype=dtype)             # activated r, z
+        n_all = np.empty((T, B, H), dtype=dtype)
+        hs[0] = h0
+        carry = None if mask is None else ~(mask[::-1] if reverse else mask)
+        for s in range(T):
+            gh = np.matmul(hs[s], w_hh_t, out=gh_all[s])      # (B, 3H), one matmul for all gates
             if b_hh is not None:
                 gh += b_hh
-            g = rz[t]
-            np.add(gi[t, :, :2 * H], gh[:, :2 * H], out=g)
+            g = rz[s]
+            np.add(gi[s, :, :2 * H], gh[:, :2 * H], out=g)
             _sigmoid_(g)
             r, z = g[:, :H], g[:, H:]
-            hn_all[t] = gh[:, 2 * H:]
-            n = np.multiply(r, gh[:, 2 * H:], out=n_all[t])
-            n += gi[t, :, 2 * H:]
-            np.tanh(n, out=n)                                  # (B, H)
-            h_new = h - n
+            n = np.multiply(r, gh[:, 2 * H:], out=n_all[s])
+            n += gi[s, :, 2 * H:]
+            np.tanh(n, out=n)                                 # (B, H)
+            h_new = np.subtract(hs[s], n, out=hs[s + 1])
             h_new *= z
-            h_new += n                                         # (1 - z) * n + z * h
-            if mask is not None:
-                m = mask[t]
-                packed[t] = np.where(m, h_new, 0)
-                h_new = np.where(m, h_new, h)
-            else:
-                packed[t] = h_new
-            h = h_new
-        packed[T] = h
+            h_new += n                                        # (1 - z) * n + z * h
+            if carry is not None:                             # padded rows keep their state
+                np.copyto(hs[s + 1], hs[s], where=carry[s])
+        packed = np.empty((T + 1, B, H), dtype=dtype)
+        packed[:T] = _masked_outputs(hs, mask, reverse)
+        packed[T] = hs[T]
         ctx.w_ih, ctx.w_hh = w_ih, w_hh
         ctx.n_bias, ctx.mask, ctx.reverse = len(biases), mask, reverse
-        ctx.save_for_backward(x, rz, n_all, hn_all, h_prev)
+        ctx.save_for_backward(x, hs, gh_all, rz, n_all)
         return packed
 
     @staticmethod
     def backward(ctx, grad):
-        x, rz, n_all, hn_all, h_prev = ctx.saved_tensors
-        mask = ctx.mask
-        T = x.shape[0]
-        H = h_prev.shape[2]
-        d_out = grad[:T]
-        dh = grad[T]
-        d_gi = np.empty((T,) + rz.shape[1:2] + (3 * H,), dtype=rz.dtype)
-        d_gh = np.empty_like(d_gi)
+        x, hs, gh_all, rz, n_all = ctx.saved_tensors
+        mask, reverse = ctx.mask, ctx.reverse
+        T, B, _ = x.shape
+        H = hs.shape[2]
+        dtype = hs.dtype
+        r, z = rz[:, :, :H], rz[:, :, H:]
+        # Factors for all steps at once: d(pre-activation) = factor * dh' for n and z; r's is
+        # factor * d(n's pre-activation).
+        n_factor = 1 - n_all * n_all
+        n_factor *= 1 - z                                     # (1 - z) (1 - n^2)
+        z_factor = hs[:-1] - n_all
+        z_factor *= z
+        z_factor *= 1 - z                                     # (h - n) z (1 - z)
+        r_factor = gh_all[:, :, 2 * H:] * r
+        r_factor *= 1 - r                                     # (W_hn h + b_hn) r (1 - r)
+        keep, carry = _masks_in_processing_order(mask, reverse, dtype)
+        d_out = _output_grads(grad, T, mask, reverse)
+        dh = grad[T].copy()
+        d_gi_time = np.empty((T, B, 3 * H), dtype=dtype)
+        d_gh_time = np.empty_like(d_gi_time)
+        d_gi = d_gi_time[::-1] if reverse else d_gi_time
+        d_gh = d_gh_time[::-1] if reverse else d_gh_time
         w_hh = ctx.w_hh
-        for t in _steps(T, not ctx.reverse):
-            r, z = rz[t, :, :H], rz[t, :, H:]
-            n = n_all[t]
-            hp = h_prev[t]
-            dh_new = dh + d_out[t]
-            dh_keep = None
-            if mask is not None:
-                m = mask[t]
-                dh_new, _ = _split_mask(m, dh_new)
-                _, dh_keep = _split_mask(m, dh)
-            dn = dh_new * (1 - z)
-            dn *= 1 - n * n                                    # grad of n's pre-activation
-            dz = dh_new * (hp - n)
-            dz *= z * (1 - z)
-            dr = dn * hn_all[t]
-            dr *= r * (1 - r)
-            gi_t, gh_t = d_gi[t], d_gh[t]
-            gi_t[:, :H] = dr
-            gi_t[:, H:2 * H] = dz
-            gi_t[:, 2 * H:] = dn
-            gh_t[:, :2 * H] = gi_t[:, :2 * H]
-            np.multiply(dn, r, out=gh_t[:, 2 * H:])
-            dh = gh_t @ w_hh
-            dh += dh_new * z
-            if dh_keep is not None:
-                dh += dh_keep
-        dx, dw_ih, dw_hh, biases = _weight_grads(ctx, x, h_prev, d_gi, d_gh, ctx.n_bias)
-        return (dx, dh, dw_ih, dw_hh) + biases
+        need_h0 = ctx.needs_input_grad[1]
+        for s in range(T - 1, -1, -1):
+            gi_s, gh_s = d_gi[s], d_gh[s]
+            if carry is not None:
+                dh_carry = dh * carry[s]
+                dh *= keep[s]
+            dh += d_out[s]
+            dn = np.multiply(dh, n_factor[s], out=gi_s[:, 2 * H:])
+            np.multiply(dh, z_factor[s], out=gi_s[:, H:2 * H])
+            np.multiply(dn, r_factor[s], out=gi_s[:, :H])
+            gh_s[:, :2 * H] = gi_s[:, :2 * H]
+            np.multiply(dn, r[s], out=gh_s[:, 2 * H:])
+            if s or need_h0:
+                direct = dh * z[s]
+                dh = gh_s @ w_hh
+                dh += direct
+                if carry is not None:
+                    dh += dh_carry
+        h_prev = hs[-2::-1] if reverse else hs[:-1]
+        dx, dw_ih, dw_hh, biases = _weight_grads(ctx, x, h_prev, d_gi_time, d_gh_time, ctx.n_bias)
+        return (dx, dh if need_h0 else None, dw_ih, dw_hh) + biases
 
 
 class RNNSequence(mt.Function):
@@ -329,61 +340,60 @@ class RNNSequence(mt.Function):
         T, B, _ = x.shape
         H = h0.shape[1]
         bias = biases[0] + biases[1] if biases else None
-        gi = _input_projection(x, w_ih, bias)                  # (T, B, H)
+        gi_time = _input_projection(x, w_ih, bias)            # (T, B, H)
+        gi = gi_time[::-1] if reverse else gi_time
         w_hh_t = w_hh.T
-        h_raw = np.empty((T, B, H), dtype=x.dtype)             # activation before masking
-        h_prev = np.empty((T, B, H), dtype=x.dtype)
-        packed = np.empty((T + 1, B, H), dtype=x.dtype)
+        hs = np.empty((T + 1, B, H), dtype=x.dtype)           # state entering step s is hs[s]
+        hs[0] = h0
+        carry = None if mask is None else ~(mask[::-1] if reverse else mask)
         relu = nonlinearity == "relu"
-        h = h0
-        for t in _steps(T, reverse):
-            h_prev[t] = h
-            a = np.matmul(h, w_hh_t, out=h_raw[t])
-            a += gi[t]
+        for s in range(T):
+            a = np.matmul(hs[s], w_hh_t, out=hs[s + 1])       # (B, H)
+            a += gi[s]
             if relu:
                 np.maximum(a, 0, out=a)
             else:
                 np.tanh(a, out=a)
-            h_new = a
-            if mask is not None:
-                m = mask[t]
-                packed[t] = np.where(m, h_new, 0)
-                h_new = np.where(m, h_new, h)
-            else:
-                packed[t] = h_new
-            h = h_new
-        packed[T] = h
+            if carry is not None:
+                np.copyto(hs[s + 1], hs[s], where=carry[s])
+        packed = np.empty((T + 1, B, H), dtype=x.dtype)
+        packed[:T] = _masked_outputs(hs, mask, reverse)
+        packed[T] = hs[T]
         ctx.w_ih, ctx.w_hh = w_ih, w_hh
         ctx.n_bias, ctx.mask, ctx.reverse, ctx.relu = len(biases), mask, reverse, relu
-        ctx.save_for_backward(x, h_raw, h_prev)
+        ctx.save_for_backward(x, hs)
         return packed
 
     @staticmethod
     def backward(ctx, grad):
-        x, h_raw, h_prev = ctx.saved_tensors
-        mask = ctx.mask
+        x, hs = ctx.saved_tensors
+        mask, reverse = ctx.mask, ctx.reverse
         T = x.shape[0]
-        d_out = grad[:T]
-        dh = grad[T]
-        d_pre = np.empty_like(h_raw)
+        dtype = hs.dtype
+        # d(pre-activation) = dh' * act'(pre), for all steps at once. (Where a padded row's state
+        # was carried, the factor is wrong but multiplies a zero gradient.)
+        new = hs[1:]
+        factor = (new > 0).astype(dtype) if ctx.relu else 1 - new * new
+        keep, carry = _masks_in_processing_order(mask, reverse, dtype)
+        d_out = _output_grads(grad, T, mask, reverse)
+        dh = grad[T].copy()
+        d_pre_time = np.empty((T,) + hs.shape[1:], dtype=dtype)
+        d_pre = d_pre_time[::-1] if reverse else d_pre_time
         w_hh = ctx.w_hh
-        for t in _steps(T, not ctx.reverse):
-            dh_new = dh + d_out[t]
-            dh_keep = None
-            if mask is not None:
-                m = mask[t]
-                dh_new, _ = _split_mask(m, dh_new)
-                _, dh_keep = _split_mask(m, dh)
-            a = h_raw[t]
-            if ctx.relu:
-                np.multiply(dh_new, a > 0, out=d_pre[t])
-            else:
-                np.multiply(dh_new, 1 - a * a, out=d_pre[t])
-            dh = d_pre[t] @ w_hh
-            if dh_keep is not None:
-                dh += dh_keep
-        dx, dw_ih, dw_hh, biases = _weight_grads(ctx, x, h_prev, d_pre, None, ctx.n_bias)
-        return (dx, dh, dw_ih, dw_hh) + biases
+        need_h0 = ctx.needs_input_grad[1]
+        for s in range(T - 1, -1, -1):
+            if carry is not None:
+                dh_carry = dh * carry[s]
+                dh *= keep[s]
+            dh += d_out[s]
+            np.multiply(dh, factor[s], out=d_pre[s])
+            if s or need_h0:
+                dh = d_pre[s] @ w_hh
+                if carry is not None:
+                    dh += dh_carry
+        h_prev = hs[-2::-1] if reverse else hs[:-1]
+        dx, dw_ih, dw_hh, biases = _weight_grads(ctx, x, h_prev, d_pre_time, None, ctx.n_bias)
+        return (dx, dh if need_h0 else None, dw_ih, dw_hh) + biases
 
 
 def _biases(bias_ih, bias_hh):

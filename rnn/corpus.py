@@ -4,7 +4,7 @@ The default corpus is the English text of Python's own language reference, which
 the standard library as ``pydoc_data.topics`` (what ``help("if")`` prints): about 460,000
 characters of prose with some code, the same on every machine with the same Python version. If a
 stripped-down Python lacks ``pydoc_data``, the fallback is the docstrings of standard-library
-modules (smaller, ~100,000+ characters, but still English prose). Either way nothing is downloaded.
+modules (about half the size, ~230,000 characters, still English prose). Either way nothing is downloaded.
 
 Example:
     >>> from rnn.corpus import default_corpus

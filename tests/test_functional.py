@@ -135,8 +135,10 @@ def test_cross_entropy_bad_inputs_give_clear_errors():
         F.cross_entropy(x, mt.tensor([0, 1]))
     with pytest.raises(TypeError, match="integer class indices"):
         F.cross_entropy(x, mt.tensor([0.0, 1.0, 2.0]))
-    with pytest.raises(ValueError, match="reduction must be one of"):
+    with pytest.raises(ValueError, match=r"^cross_entropy: reduction must be one of"):
         F.cross_entropy(x, mt.tensor([0, 1, 2]), reduction="avg")
+    with pytest.raises(ValueError, match=r"^nll_loss: reduction must be one of"):
+        F.nll_loss(x, mt.tensor([0, 1, 2]), reduction="avg")
     with pytest.raises(ValueError, match="label_smoothing"):
         F.cross_entropy(x, mt.tensor([0, 1, 2]), label_smoothing=1.5)
 

@@ -34,6 +34,12 @@ def _as_tensor(x, what):
     raise TypeError(f"{what} must be a Tensor or array-like, got {type(x).__name__}")
 
 
+def _check_reduction(reduction, fn):
+    # Checked here, before the op runs, so the error is not reported as an operand-shape problem.
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{fn}: reduction must be one of ('none', 'mean', 'sum'), not {reduction!r}")
+
+
 def _as_array(x):
     return None if x is None else np.asarray(x.data if isinstance(x, Tensor) else x)
 
@@ -158,6 +164,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         >>> cross_entropy(logits, mt.tensor([1, -100]), reduction="sum").item()
         10000.0
     """
+    _check_reduction(reduction, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     return nn_ops.CrossEntropy.apply(input, _as_tensor(target, "cross_entropy: target"),
                                      weight=_as_array(weight), ignore_index=ignore_index,
                                      reduction=reduction, label_smoothing=float(label_smoothing))
@@ -172,6 +181,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
         >>> round(nll_loss(logp, mt.tensor([1])).item(), 4)
         0.6931
     """
+    _check_reduction(reduction, "nll_loss")
     return nn_ops.NLLLoss.apply(input, _as_tensor(target, "nll_loss: target"),
                                 weight=_as_array(weight), ignore_index=ignore_index,
                                 reduction=reduction)
@@ -185,8 +195,7 @@ def mse_loss(input, target, reduction="mean"):
         >>> mse_loss(mt.tensor([1.0, 3.0]), mt.tensor([0.0, 0.0])).item()
         5.0
     """
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"mse_loss: reduction must be 'none', 'mean' or 'sum', not {reduction!r}")
+    _check_reduction(reduction, "mse_loss")
     target_shape = np.shape(target.data if isinstance(target, Tensor) else target)
     if tuple(target_shape) != tuple(input.shape):
         raise ValueError(f"mse_loss: target shape {tuple(target_shape)} must equal input shape "
@@ -209,6 +218,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
         >>> round(binary_cross_entropy_with_logits(mt.tensor([0.0]), mt.tensor([1.0])).item(), 4)
         0.6931
     """
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
     target = _as_tensor(target, "binary_cross_entropy_with_logits: target")
     inputs = (input, target) if weight is None else (input, target, weight)
     return nn_ops.BinaryCrossEntropyWithLogits.apply(*inputs, pos_weight=_as_array(pos_weight),

@@ -441,6 +441,13 @@ def _draw_cells(tr, g, scale, show, revealed, hidden):
             labels[(final, b)] = f"+ {len(sources) - 1} other steps"
             dropped = {(u, b) for u in sources if u != final}
             edges = [e for e in edges if e not in dropped]
+    # Between layers the outputs are stacked over time and sliced again, which structurally links
+    # every step of layer k to every step of layer k+1. Where step t -> step t links exist between
+    # two families, draw only those (the real data flow); otherwise (e.g. attention) draw all.
+    diagonal = {(a[1], b[1]) for a, b in edges
+                if a[0] == "cell" and b[0] == "cell" and a[1] != b[1] and a[2] == b[2]}
+    edges = [(a, b) for a, b in edges
+             if not (a[0] == "cell" and b[0] == "cell" and (a[1], b[1]) in diagonal and a[2] != b[2])]
     backwards = set()
     for a, b in edges:
         attrs = {}
@@ -452,13 +459,13 @@ def _draw_cells(tr, g, scale, show, revealed, hidden):
         g.edge(name(a), name(b), **attrs)
     _cut_stubs(tr, lambda nm, **kw: g.node(nm, **kw),
                lambda s, d, **kw: g.edge(s if isinstance(s, str) else f"n{s}", f"n{d}", **kw))
-    if backwards:
-        steps = {}
-        for family, t in states:
-            if family in backwards:
-                steps.setdefault(family, []).append(t)
-        first = {(f, t): name(("cell", f, t)) for f, t in states}
-        _family_order_edges(steps, first, g.edge)
+    # Columns in time order, whatever the directions: an invisible chain through each column's
+    # first cell (reverse-direction recurrences were drawn with constraint=false above).
+    columns = sorted(by_t)
+    heads = {t: name(("cell",) + min(((f, t) for f, _ in by_t[t]), key=lambda k: _natural_key(k[0])))
+             for t in columns}
+    for a, b in zip(columns, columns[1:]):
+        g.edge(heads[a], heads[b], style="invis", weight="4")
 
 
 def _strip(values, statuses, scale):

@@ -142,3 +142,17 @@ def test_demo_quick_writes_everything_and_learns(tmp_path, capsys):
         assert "t = 2" in svg and "cross_entropy" in svg
     pytest.importorskip("matplotlib", reason="the flow plot needs matplotlib")
     assert (out / "gradient_flow.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_demo_pictures_without_graphviz_dot_keep_the_dot_source(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("graphviz", reason="the demo's pictures need the graphviz package")
+    from rnn import CharRNN
+    from rnn.cli import _demo_pictures
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))        # no `dot` anywhere
+    mt.manual_seed(0)
+    model = CharRNN(TEXT, hidden_size=4)
+    files = _demo_pictures(model, model.state_dict(), TEXT, str(tmp_path), quick=True)
+    assert "dot" in capsys.readouterr().out
+    assert files["graph (ops view)"].endswith("unrolled_ops.dot")
+    assert "digraph" in (tmp_path / "unrolled_ops.dot").read_text(encoding="utf-8")
+    assert model.fused                                          # restored after drawing

@@ -278,11 +278,9 @@ class Recurrent(mt.nn.Module):
         return mt.stack(outputs), state                        # (T, B, H)
 
     def _dropout(self, x):
-        p = self.dropout
-        if p >= 1.0:
-            return x * mt.zeros_like(x)
-        keep = mt.get_rng().random(x.shape) >= p
-        return x * mt.tensor((keep / (1.0 - p)).astype(x.dtype))
+        # mt.nn.functional.dropout draws its mask from mt.get_rng(), so mt.manual_seed
+        # reproduces it, and it shows in the graph as one "dropout" node between layers.
+        return mt.nn.functional.dropout(x, self.dropout, training=True)
 
     def extra_repr(self):
         parts = [f"{self.input_size}, {self.hidden_size}"]

@@ -377,3 +377,15 @@ def test_loss_modules_match_torch(torch, name, kwargs, kind):
     ours.backward(upstream)
     theirs.backward(torch.tensor(upstream))
     np.testing.assert_allclose(xm.grad, xt.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_apply_visits_children_first_and_requires_grad_freezes():
+    net = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Tanh(), nn.Linear(2, 1)))
+    visited = []
+    assert net.apply(visited.append) is net
+    # PyTorch's order: each child's subtree in order, then the parent.
+    assert visited == [net[0], net[1][0], net[1][1], net[1], net]
+    net[0].requires_grad_(False)
+    net(mt.ones(1, 2)).sum().backward()
+    assert net[0].weight.grad is None and net[1][1].weight.grad is not None
+    assert [n for n, p in net.named_parameters() if p.requires_grad] == ["1.1.weight", "1.1.bias"]

@@ -210,6 +210,47 @@ class Module:
                 if b is not None:
                     yield (f"{module_name}.{name}" if module_name else name), b
 
+    def apply(self, fn):
+        """Call ``fn(module)`` on every sub-module (children first) and on this one; returns self.
+
+        The usual way to run a custom initialisation over a whole model.
+
+        Example:
+            >>> import microtensor as mt
+            >>> def init_weights(m):
+            ...     if isinstance(m, mt.nn.Linear):
+            ...         mt.nn.init.zeros_(m.bias)
+            >>> net = mt.nn.Sequential(mt.nn.Linear(2, 3), mt.nn.Tanh()).apply(init_weights)
+            >>> net[0].bias.data.tolist()
+            [0.0, 0.0, 0.0]
+        """
+        # Iterative post-order (each child's subtree, in order, before its parent), as PyTorch.
+        stack, seen = [(self, False)], set()
+        while stack:
+            module, children_done = stack.pop()
+            if children_done:
+                fn(module)
+                continue
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            stack.append((module, True))
+            stack.extend((child, False) for child in reversed(list(module.children())))
+        return self
+
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (False) or unfreeze every parameter; returns self.
+
+        Example:
+            >>> import microtensor as mt
+            >>> layer = mt.nn.Linear(2, 2).requires_grad_(False)
+            >>> layer.weight.requires_grad
+            False
+        """
+        for p in self.parameters():
+            p.requires_grad = bool(requires_grad)
+        return self
+
     def num_parameters(self):
         """Total number of learnable scalars.
 

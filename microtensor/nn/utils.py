@@ -28,7 +28,7 @@ def _grads(parameters, fn):
     return [p.grad for p in params if p.grad is not None]
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """Scale all gradients together, in place, so that their global norm is at most ``max_norm``.
 
     The global norm is the ``norm_type``-norm of the vector of all gradient elements
@@ -41,6 +41,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         error_if_nonfinite: raise RuntimeError if the norm is NaN or Inf (else clip anyway, as
             PyTorch: a NaN norm makes every gradient NaN; an Inf norm zeroes the finite elements
             and makes the infinite ones NaN).
+        foreach: accepted for PyTorch compatibility and ignored.
 
     Returns: the global norm BEFORE clipping, as a NumPy scalar of the gradients' dtype (it
     supports ``float()``, ``.item()`` and formatting).
@@ -85,7 +86,7 @@ def _global_norm(grads, norm_type, dtype):
     return dtype.type(total)
 
 
-def clip_grad_value_(parameters, clip_value):
+def clip_grad_value_(parameters, clip_value, foreach=None):
     """Clamp every gradient element into [-clip_value, clip_value], in place.
 
     Example:

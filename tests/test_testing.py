@@ -138,3 +138,16 @@ def test_check_forward_passes_and_catches():
         check_forward(lambda a: a.float(), lambda a: a, settings=NO_SHRINK)
     with pytest.raises(AssertionError, match="shape"):
         check_forward(lambda a: a.sum(), lambda a: a, shape=(2,), settings=NO_SHRINK)
+
+
+def test_extending_guide_code_runs():
+    # docs/extending.md is a tutorial: its Python blocks run in order, in one namespace.
+    import pathlib
+    import re
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "extending.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 4
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, "docs/extending.md", "exec"), namespace)
+    assert namespace["x"].grad.dtype == np.float32

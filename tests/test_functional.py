@@ -357,3 +357,26 @@ def test_dropout_gradcheck():
     x = t64(np.linspace(-1, 1, 12).reshape(3, 4), True)
     mask = np.random.default_rng(0).random((3, 4)) > 0.5
     assert mt.gradcheck(lambda x: nn_ops.Dropout.apply(x, mask=mask, scale=2.0), [x])
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss", "bce", "layer_norm", "embedding",
+                                  "dropout", "mse"])
+def test_float32_in_float32_out(name):
+    """No fused op silently promotes float32 activations or gradients to float64."""
+    x = mt.randn(4, 3, requires_grad=True)
+    w = mt.randn(3, requires_grad=True)
+    calls = {
+        "cross_entropy": lambda: F.cross_entropy(x, [0, 1, 2, 0], weight=np.ones(3), label_smoothing=0.1),
+        "nll_loss": lambda: F.nll_loss(x, [0, 1, 2, 0], weight=np.ones(3)),
+        "bce": lambda: F.binary_cross_entropy_with_logits(x, mt.rand(4, 3), weight=w,
+                                                          pos_weight=np.full(3, 2.0)),
+        "layer_norm": lambda: F.layer_norm(x, 3, w, w * 2),
+        "embedding": lambda: F.embedding([[0, 2], [1, 1]], x) * w,
+        "dropout": lambda: F.dropout(x, 0.3) * w,
+        "mse": lambda: F.mse_loss(x * w, mt.zeros(4, 3)),
+    }
+    out = calls[name]()
+    out.sum().backward()
+    assert out.dtype == np.float32
+    assert x.grad.dtype == np.float32
+    assert w.grad is None or w.grad.dtype == np.float32

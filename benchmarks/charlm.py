@@ -33,6 +33,11 @@ import numpy as np
 
 import microtensor as mt
 
+# CPU time of this process, not wall time: the benchmark machine is shared, and with BLAS and
+# torch limited to one thread (see benchmarks/__main__.py) CPU time is what an idle machine's
+# wall clock would show, with far less disturbance from neighbours.
+CLOCK = time.process_time
+
 from .numpy_lstm import NumpyCharLSTM, init_params
 
 VOCAB_SIZE = 65
@@ -403,11 +408,11 @@ def time_interleaved(impls, rounds=5, min_seconds=0.2, max_repeats=50):
         gc.collect()
         for name, impl in impls.items():
             repeats = 0
-            start = time.perf_counter()
+            start = CLOCK()
             while True:
                 impl.step()
                 repeats += 1
-                elapsed = time.perf_counter() - start
+                elapsed = CLOCK() - start
                 if elapsed >= min_seconds or repeats >= max_repeats:
                     break
             times[name].append(elapsed / repeats)

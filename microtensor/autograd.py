@@ -13,11 +13,11 @@ Example:
     array([2., 4., 6.], dtype=float32)
 """
 from contextlib import contextmanager
+from operator import attrgetter
 
 import numpy as np
 
 from .errors import AnomalyError, GraphFreedError, ShapeError
-from .graph import topological_order
 
 
 class _Mode:
@@ -182,8 +182,33 @@ class IndexedGrad:
         return out
 
 
-def _as_tuple(grads):
-    return grads if isinstance(grads, tuple) else (grads,) if not isinstance(grads, list) else tuple(grads)
+def _backward_order(roots):
+    """The tensors needing a gradient that are reachable from ``roots``, consumers first.
+
+    Creation order is a topological order (an op's inputs exist before its output), so one
+    iterative reachability pass plus one C-level sort by creation number replaces a depth-first
+    search that would handle every tensor twice.
+    """
+    seen = set()
+    order = []
+    stack = list(roots)
+    while stack:
+        tensor = stack.pop()
+        key = id(tensor)
+        if key in seen:
+            continue
+        seen.add(key)
+        order.append(tensor)
+        node = tensor._node
+        if node is not None:
+            for inp in node.inputs:
+                if inp.requires_grad and id(inp) not in seen:
+                    stack.append(inp)
+    order.sort(key=_creation_number, reverse=True)
+    return order
+
+
+_creation_number = attrgetter("_seq")
 
 
 def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, capture=None):
@@ -199,8 +224,8 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
     for root, g in zip(roots, root_grads):
         key = id(root)
         grads[key] = g if key not in grads else grads[key] + g
-    order = topological_order(roots, only_requires_grad=True)
-    for tensor in reversed(order):
+    anomaly = _Mode.anomaly
+    for tensor in _backward_order(roots):
         key = id(tensor)
         g = grads.pop(key, None)
         if g is None:
@@ -214,42 +239,49 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
                 if replaced is not None:
                     g = np.asarray(replaced.data if hasattr(replaced, "data") else replaced)
         node = tensor._node
-        if node is not None and node.freed:
-            raise GraphFreedError(_FREED_MESSAGE)
-        if capture is not None:
-            if key in capture:
-                capture[key] = g
-        elif node is None:
-            # A leaf owns its .grad array (optimizers and clipping modify it in place), so it never
-            # shares memory with a gradient another tensor might also hold.
-            if tensor.grad is not None:
+        if node is None:
+            if capture is not None:
+                if key in capture:
+                    capture[key] = g
+            # A leaf owns its .grad array (optimizers and clipping modify it in place), so it
+            # never shares memory with a gradient another tensor might also hold.
+            elif tensor.grad is not None:
                 tensor.grad = tensor.grad + g
             elif is_owned and g.dtype == tensor.dtype and not tensor._hooks:
                 tensor.grad = g      # allocated by this pass and held by nobody else: no copy
             else:
                 tensor.grad = g.astype(tensor.dtype, copy=True)
+            continue
+        if node.freed:
+            raise GraphFreedError(_FREED_MESSAGE)
+        if capture is not None:
+            if key in capture:
+                capture[key] = g
         elif keep_grads or tensor._retains_grad:
             tensor.grad = g
-        if node is None:
-            continue
         ctx = node.ctx
-        input_grads = _as_tuple(node.fn.backward(ctx, g))
+        input_grads = node.fn.backward(ctx, g)
+        if type(input_grads) is not tuple:
+            input_grads = tuple(input_grads) if type(input_grads) is list else (input_grads,)
         inputs = node.inputs
         if len(input_grads) != len(inputs):
             raise RuntimeError(f"backward of {node.op!r} returned {len(input_grads)} gradients "
                                f"for {len(inputs)} inputs")
-        for index, (inp, ig) in enumerate(zip(inputs, input_grads)):
+        index = -1
+        for inp, ig in zip(inputs, input_grads):
+            index += 1
             if ig is None or not inp.requires_grad:
                 continue
-            if ig.shape != inp.data.shape:
+            data = inp.data
+            if ig.shape != data.shape:
                 raise ShapeError(f"backward of {node.op!r} returned a gradient of shape {ig.shape} "
-                                 f"for input {index} of shape {inp.data.shape}")
-            if ig.dtype != inp.data.dtype:
-                ig = ig.astype(inp.data.dtype)
+                                 f"for input {index} of shape {data.shape}")
+            if ig.dtype != data.dtype:
+                ig = ig.astype(data.dtype)
             k = id(inp)
             previous = grads.get(k)
             if type(ig) is IndexedGrad:
-                if _Mode.anomaly:
+                if anomaly:
                     _check_backward_anomaly(node, g, index, ig.values)
                 if previous is None:
                     grads[k] = ig.to_dense()
@@ -262,7 +294,7 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
                     grads[k] = previous
                     owned.add(k)
                 continue
-            if _Mode.anomaly:
+            if anomaly:
                 _check_backward_anomaly(node, g, index, ig)
             if previous is None:
                 grads[k] = ig            # may alias `g` or another input's gradient: not owned

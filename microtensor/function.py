@@ -42,10 +42,12 @@ class Context:
         array([1., 1.])
     """
 
+    # Class-level defaults, so that Function.apply only has to set needs_input_grad.
+    _saved = ()
+    _released = False
+
     def __init__(self, needs_input_grad):
         self.needs_input_grad = needs_input_grad
-        self._saved = ()
-        self._released = False
 
     def save_for_backward(self, *arrays):
         """Keep ``arrays`` for ``backward`` (freed after backward unless retain_graph)."""
@@ -125,16 +127,23 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **attrs):
         """Run ``forward`` on the inputs' arrays and record the node if a gradient is needed."""
-        like = None
+        # This runs once per op per step of every model: plain loops and list displays, no
+        # generator expressions, and the common all-Tensor case takes no conversions at all.
+        tensors = inputs
         for x in inputs:
-            if isinstance(x, Tensor):
-                like = x
+            if not isinstance(x, Tensor):
+                like = None
+                for y in inputs:
+                    if isinstance(y, Tensor):
+                        like = y
+                        break
+                tensors = tuple([y if isinstance(y, Tensor) else _constant(y, like) for y in inputs])
                 break
-        tensors = tuple(x if isinstance(x, Tensor) else _constant(x, like) for x in inputs)
         arrays = [t.data for t in tensors]
-        needs = tuple(t.requires_grad for t in tensors)
+        needs = tuple([t.requires_grad for t in tensors])
         record = _Mode.grad_enabled and True in needs
-        ctx = Context(needs)
+        ctx = Context.__new__(Context)        # (what Context(needs) does, minus a call)
+        ctx.needs_input_grad = needs
         try:
             out = cls.forward(ctx, *arrays, **attrs)
         except ShapeError:

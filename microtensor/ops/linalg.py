@@ -19,6 +19,10 @@ class MatMul(Function):
         if inner_a != inner_b:
             raise ShapeError(f"matmul: {a.shape} @ {b.shape}: inner dimensions {inner_a} != {inner_b}")
         ctx.save_for_backward(a, b)
+        if a.ndim > 2 and b.ndim == 2:
+            # (..., K) @ (K, N), e.g. a Linear layer over (T, B, K): one GEMM on the flattened
+            # rows instead of NumPy's loop of small ones.
+            return (a.reshape(-1, inner_a) @ b).reshape(a.shape[:-1] + (b.shape[1],))
         try:
             return a @ b
         except ValueError:
@@ -31,6 +35,11 @@ class MatMul(Function):
         need_a, need_b = ctx.needs_input_grad
         if a.ndim == 2 and b.ndim == 2:   # the common case, without reshaping
             return (grad @ b.T if need_a else None, a.T @ grad if need_b else None)
+        if a.ndim > 2 and b.ndim == 2:    # (..., K) @ (K, N): flatten the rows, two GEMMs
+            rows_a = a.reshape(-1, a.shape[-1])
+            rows_g = grad.reshape(-1, grad.shape[-1])
+            return ((rows_g @ b.T).reshape(a.shape) if need_a else None,
+                    rows_a.T @ rows_g if need_b else None)
         # Promote 1-d operands to matrices, as NumPy does, then undo it.
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b

@@ -1,0 +1,132 @@
+"""Per-step gradient norms (rnn.diagnostics), the gradient-flow plot and the backward animation."""
+import io
+import re
+
+import numpy as np
+import pytest
+
+import microtensor as mt
+import viz
+from rnn.diagnostics import hidden_grad_norms, split_step_scope, step_states
+from viz.animate import backward_stages
+from viz.demo import unrolled
+
+needs_dot = pytest.mark.skipif(not viz.dot_available(),
+                               reason="Graphviz's `dot` is not installed (apt-get install graphviz)")
+
+
+# ----- rnn.diagnostics -------------------------------------------------------------------------
+def test_hidden_grad_norms_match_an_independent_gradient():
+    loss, model = unrolled("lstm", steps=5, hidden=3, layers=2, bidirectional=True, backward=False)
+    records = mt.graph.walk(loss)
+    states = step_states(records)
+    assert sorted({k[0] for k in states}) == ["lstm/l0", "lstm/l0/reverse", "lstm/l1", "lstm/l1/reverse"]
+    assert all(r.name == "h" for r in states.values())
+    keys = list(states)
+    grads = mt.grad(loss, [states[k].tensor for k in keys], retain_graph=True)
+    norms = hidden_grad_norms(loss)                         # no kept grads: computed inside
+    for (family, t), g in zip(keys, grads):
+        assert norms[family][t] == pytest.approx(np.linalg.norm(g), rel=1e-12)
+    loss.backward(keep_grads=True)                         # kept grads: read, same numbers
+    again = hidden_grad_norms(loss)
+    for family in norms:
+        np.testing.assert_allclose(again[family], norms[family], rtol=1e-12)
+    cells = hidden_grad_norms(loss, name="c", norm="maxabs")
+    assert set(cells) == set(norms) and all(len(v) == 5 for v in cells.values())
+
+
+def test_vanilla_rnn_gradient_vanishes_backwards_in_time():
+    loss, _ = unrolled("rnn", steps=30, hidden=4, weight_scale=0.5)
+    norms = hidden_grad_norms(loss)["rnn/l0"]
+    assert norms[-1] > 1e3 * norms[0]
+    assert np.all(np.diff(np.log(norms[-10:])) > 0)
+
+
+def test_hidden_grad_norms_without_scopes_raises():
+    x = mt.ones(2, requires_grad=True)
+    with pytest.raises(ValueError, match="time-step scopes"):
+        hidden_grad_norms((x * 2.0).sum())
+
+
+def test_split_step_scope():
+    assert split_step_scope("a/b/t7/gates") == ("a/b", 7)
+    assert split_step_scope("a/b") is None and split_step_scope("") is None
+
+
+def test_masked_steps_get_zero_norm():
+    loss, _ = unrolled("gru", steps=4, hidden=2, lengths=[2], loss="all")
+    norms = hidden_grad_norms(loss)["gru/l0"]
+    assert norms[2] == 0 and norms[3] == 0 and norms[0] > 0
+
+
+# ----- flow plot -------------------------------------------------------------------------------
+def test_plot_gradient_flow_files_and_lines(tmp_path):
+    pytest.importorskip("matplotlib", reason="the flow plot needs matplotlib")
+    rnn_loss, _ = unrolled("rnn", steps=12, hidden=3)
+    lstm_loss, _ = unrolled("lstm", steps=12, hidden=3)
+    fig = viz.plot_gradient_flow({"RNN": rnn_loss, "LSTM": hidden_grad_norms(lstm_loss)["lstm/l0"]},
+                                 out=tmp_path / "flow.png")
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["RNN rnn/l0", "LSTM"]
+    np.testing.assert_allclose(lines[0].get_ydata(), hidden_grad_norms(rnn_loss)["rnn/l0"])
+    assert fig.axes[0].get_yscale() == "log"
+    assert open(tmp_path / "flow.png", "rb").read(4) == b"\x89PNG"
+    viz.plot_gradient_flow({"RNN": [1e-3, 1e-2, 0.0]}, out=tmp_path / "flow.svg")
+    assert b"<svg" in (tmp_path / "flow.svg").read_bytes()
+    with pytest.raises(ValueError, match=".png, .svg or .pdf"):
+        viz.plot_gradient_flow({"x": [1.0]}, out=tmp_path / "flow.gif")
+    with pytest.raises(ValueError, match="1-D"):
+        viz.plot_gradient_flow({"x": [[1.0]]})
+
+
+def test_plot_gradient_flow_without_matplotlib_says_what_to_install(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("no matplotlib")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    with pytest.raises(ImportError, match=r"pip install 'microtensor\[plot\]'"):
+        viz.plot_gradient_flow({"x": [1.0]})
+
+
+# ----- animation -------------------------------------------------------------------------------
+def test_backward_stages_follow_time_backwards():
+    loss, _ = unrolled("rnn", steps=3, hidden=2)
+    stages = backward_stages(viz.trace(loss))
+    names = [d for d, _ in stages]
+    assert names[0] == "loss" and names[-1] == "parameters"
+    steps = [int(m.group(1)) for d in names if (m := re.search(r"rnn/l0 t = (\d)", d))]
+    assert steps == [2, 1, 0]
+    ids = [i for _, group in stages for i in group]
+    assert len(ids) == len(set(ids))
+
+
+@needs_dot
+def test_animate_backward_writes_frames_gif_and_html(tmp_path):
+    from PIL import Image
+    loss, model = unrolled("rnn", steps=3, hidden=2)
+    result = viz.animate_backward(loss, tmp_path / "anim", params=model)
+    expected = len(backward_stages(viz.trace(loss))) + 1      # + the final picture
+    assert [p.rsplit("/", 1)[-1] for p in result["frames"]] == [f"frame_{k:03d}.png" for k in range(expected)]
+    for p in result["frames"]:
+        assert open(p, "rb").read(4) == b"\x89PNG"
+    gif = Image.open(result["gif"])
+    assert gif.format == "GIF" and gif.n_frames == expected
+    page = open(result["html"], encoding="utf-8").read()
+    assert page.count("data:image/png;base64,") == 1 and page.count("'iVBOR") == expected
+    # Early frames hide the gradients not reached yet; the last one shows them all.
+    first = Image.open(io.BytesIO(open(result["frames"][0], "rb").read())).convert("RGB")
+    last = Image.open(io.BytesIO(open(result["frames"][-1], "rb").read())).convert("RGB")
+    assert len(first.getcolors(1 << 24)) < len(last.getcolors(1 << 24))
+
+
+@needs_dot
+def test_animate_backward_merges_stages_beyond_max_frames(tmp_path):
+    loss, _ = unrolled("rnn", steps=12, hidden=2)
+    result = viz.animate_backward(loss, tmp_path, view="cells", max_frames=5, formats=("png",))
+    assert len(result["frames"]) == 5 and result["gif"] is None and result["html"] is None
+    with pytest.raises(ValueError, match="formats"):
+        viz.animate_backward(loss, tmp_path, formats=("mp4",))

@@ -23,7 +23,7 @@ from .autograd import enable_grad
 from .tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "LRScheduler", "StepLR",
-           "CosineAnnealingLR"]
+           "CosineAnnealingLR", "LambdaLR"]
 
 
 def _check(condition, message):
@@ -520,6 +520,8 @@ class LRScheduler:
         """
         return list(self._last_lr)
 
+    _not_saved = ("optimizer",)
+
     def state_dict(self):
         """Everything but the optimizer (numbers and lists), for :func:`microtensor.save`.
 
@@ -529,7 +531,7 @@ class LRScheduler:
             >>> mt.optim.StepLR(opt, step_size=3).state_dict()["last_epoch"]
             0
         """
-        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != "optimizer"}
+        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k not in self._not_saved}
 
     def load_state_dict(self, state_dict):
         """Restore what :meth:`state_dict` returned."""
@@ -580,3 +582,43 @@ class CosineAnnealingLR(LRScheduler):
 
     def _lr_at(self, base_lr, epoch):
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+
+
+class LambdaLR(LRScheduler):
+    """lr = initial_lr * lr_lambda(epoch), with one function, or one per param group (e.g. warm-up).
+
+    The functions are code, so ``state_dict`` leaves them out (rebuild the scheduler with them,
+    then load the state).
+
+    Example:
+        >>> import microtensor as mt
+        >>> opt = mt.optim.SGD([mt.nn.Parameter(mt.zeros(1))], lr=1.0)
+        >>> warmup = mt.optim.LambdaLR(opt, lambda epoch: min(1.0, (epoch + 1) / 4))
+        >>> lrs = [warmup.get_last_lr()[0]]
+        >>> for _ in range(4):
+        ...     opt.step(); warmup.step(); lrs.append(warmup.get_last_lr()[0])
+        >>> lrs
+        [0.25, 0.5, 0.75, 1.0, 1.0]
+    """
+
+    _not_saved = ("optimizer", "lr_lambdas")
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        groups = len(optimizer.param_groups) if isinstance(optimizer, Optimizer) else 0
+        if isinstance(lr_lambda, (list, tuple)):
+            if len(lr_lambda) != groups:
+                raise ValueError(f"LambdaLR: {len(lr_lambda)} functions for {groups} param groups")
+            self.lr_lambdas = list(lr_lambda)
+        else:
+            self.lr_lambdas = [lr_lambda] * groups
+        if not all(callable(f) for f in self.lr_lambdas):
+            raise TypeError("LambdaLR: lr_lambda must be a function of the epoch (or a list of them)")
+        super().__init__(optimizer, last_epoch)
+
+    def step(self):
+        """Advance one epoch and set each group's lr from its own function."""
+        self.last_epoch += 1
+        self._last_lr = []
+        for group, base, fn in zip(self.optimizer.param_groups, self.base_lrs, self.lr_lambdas):
+            group["lr"] = base * fn(self.last_epoch)
+            self._last_lr.append(group["lr"])

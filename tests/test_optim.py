@@ -203,6 +203,7 @@ def test_adagrad_state_exists_before_the_first_step(torch):
 
 # ----- schedules --------------------------------------------------------------------------------
 @pytest.mark.parametrize("name,kwargs", [("StepLR", dict(step_size=3, gamma=0.5)),
+                                         ("LambdaLR", dict(lr_lambda=lambda e: 0.9 ** e / (1 + e))),
                                          ("CosineAnnealingLR", dict(T_max=7, eta_min=0.01)),
                                          ("CosineAnnealingLR", dict(T_max=4))])
 def test_schedules_match_torch(torch, name, kwargs):
@@ -262,3 +263,15 @@ def test_step_with_closure_returns_loss_and_records_graph_under_no_grad(torch):
             loss = opt.step(closure)
         assert loss.item() == pytest.approx(ref.step(ref_closure).item(), rel=1e-12)
     np.testing.assert_allclose(w.data, wt.detach().numpy(), rtol=1e-12)
+
+
+def test_lambda_lr_state_dict_leaves_out_the_functions(tmp_path):
+    opt = mt.optim.SGD([mt.nn.Parameter(np.ones(1)), mt.nn.Parameter(np.ones(1))], lr=1.0)
+    opt.add_param_group({"params": [mt.nn.Parameter(np.ones(1))], "lr": 2.0})
+    sched = mt.optim.LambdaLR(opt, [lambda e: 1.0, lambda e: 0.5 ** e])
+    sched.step()
+    assert sched.get_last_lr() == [1.0, 1.0]
+    mt.save(sched.state_dict(), tmp_path / "s.npz")              # would fail on a function
+    assert "lr_lambdas" not in mt.load(tmp_path / "s.npz")
+    with pytest.raises(ValueError, match="1 functions for 2 param groups"):
+        mt.optim.LambdaLR(opt, [lambda e: 1.0])

@@ -380,3 +380,19 @@ def test_float32_in_float32_out(name):
     assert out.dtype == np.float32
     assert x.grad.dtype == np.float32
     assert w.grad is None or w.grad.dtype == np.float32
+
+
+@settings(max_examples=30, deadline=None)
+@given(num_rows=st.integers(1, 6), dim=st.integers(1, 3),
+       index_shape=st.lists(st.integers(1, 4), min_size=1, max_size=2), seed=st.integers(0, 999))
+def test_embedding_gradient_equals_one_hot_matmul(num_rows, dim, index_shape, seed):
+    """Embedding is one_hot(indices) @ weight, so its weight gradient is one_hot^T @ upstream."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, num_rows, size=index_shape)
+    table = t64(rng.standard_normal((num_rows, dim)), True)
+    upstream = rng.standard_normal(tuple(index_shape) + (dim,))
+    out = F.embedding(idx, table)
+    out.backward(upstream)
+    one_hot = np.eye(num_rows)[idx.reshape(-1)]                    # (M, num_rows)
+    np.testing.assert_allclose(out.data.reshape(-1, dim), one_hot @ table.data, **TOL)
+    np.testing.assert_allclose(table.grad, one_hot.T @ upstream.reshape(-1, dim), **TOL)

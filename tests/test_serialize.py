@@ -250,3 +250,33 @@ def test_file_is_a_standard_npz(tmp_path):
     with np.load(tmp_path / "w.npz", allow_pickle=False) as archive:
         np.testing.assert_array_equal(archive["a0"], [0.0, 1.0, 2.0])
     assert io.BytesIO((tmp_path / "w.npz").read_bytes()).read(2) == b"PK"
+
+
+_leaves = st.one_of(
+    st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70), st.text(max_size=8),
+    st.floats(allow_nan=False) | st.sampled_from([float("inf"), float("-inf")]),
+    st.builds(lambda shape, seed, dt: np.random.default_rng(seed).normal(size=shape).astype(dt),
+              st.lists(st.integers(0, 3), max_size=3).map(tuple), st.integers(0, 99),
+              st.sampled_from(["float32", "float64", "int32", "bool"])))
+_trees = st.recursive(_leaves, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.lists(inner, max_size=3).map(tuple),
+    st.dictionaries(st.text(max_size=5) | st.integers(-5, 5), inner, max_size=3)), max_leaves=12)
+
+
+def _same(a, b):
+    if isinstance(a, np.ndarray):
+        return (isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape
+                and a.tobytes() == b.tobytes())
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, dict):
+        return type(b) is dict and list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tree=_trees)
+def test_any_supported_tree_round_trips_exactly(tmp_path, tree):
+    path = tmp_path / "tree.npz"
+    mt.save(tree, path)
+    assert _same(tree, mt.load(path))

@@ -10,9 +10,9 @@ Example:
     >>> out.shape
     (5, 2, 4)
 """
-from .cells import GRUCell, LayerNormLSTMCell, LSTMCell, RecurrentCell, RNNCell
-from .layers import GRU, LSTM, RNN, Recurrent
-from . import fused
+from .cells import GRUCell, LayerNormLSTMCell, LSTMCell, RecurrentCell, RNNCell  # noqa: F401
+from .layers import GRU, LSTM, RNN, Recurrent  # noqa: F401
+from . import fused  # noqa: F401
 from . import data
 from .models import CharRNN, ManyToMany, ManyToOne, OneToMany, SequenceClassifier
 from .seq2seq import Decoder, Encoder, Seq2Seq

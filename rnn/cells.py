@@ -170,6 +170,7 @@ class RNNCell(RecurrentCell):
         self.nonlinearity = nonlinearity
 
     def forward(self, x, hx=None):
+        """One step: ``x`` (B, I), ``hx`` (B, H) or None -> ``h'`` (B, H). See the class docstring."""
         x, (h,) = self.check_input(x, hx)
         if self.fused:
             _, h_new = _fused.rnn_sequence(x.unsqueeze(0), h, self.weight_ih, self.weight_hh,
@@ -230,6 +231,7 @@ class LSTMCell(RecurrentCell):
     num_states = 2
 
     def forward(self, x, hx=None):
+        """One step: ``x`` (B, I), ``hx`` = (h, c) or None -> ``(h', c')``. See the class docstring."""
         x, (h, c) = self.check_input(x, hx)
         if self.fused:
             _, (h_new, c_new) = _fused.lstm_sequence(x.unsqueeze(0), (h, c), self.weight_ih,
@@ -286,6 +288,7 @@ class GRUCell(RecurrentCell):
     num_gates = 3
 
     def forward(self, x, hx=None):
+        """One step: ``x`` (B, I), ``hx`` (B, H) or None -> ``h'`` (B, H). See the class docstring."""
         x, (h,) = self.check_input(x, hx)
         if self.fused:
             _, h_new = _fused.gru_sequence(x.unsqueeze(0), h, self.weight_ih, self.weight_hh,
@@ -371,6 +374,7 @@ class LayerNormLSTMCell(RecurrentCell):
                                     mt.nn.Parameter(zeros[:size]) if has_bias else None)
 
     def forward(self, x, hx=None):
+        """One step: ``x`` (B, I), ``hx`` = (h, c) or None -> ``(h', c')``. See the class docstring."""
         x, (h, c) = self.check_input(x, hx)
         H = self.hidden_size
         gates = _layer_norm(x @ self.weight_ih.T, self.ln_ih_weight, self.ln_ih_bias, self.eps)

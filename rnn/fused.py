@@ -53,8 +53,8 @@ def _steps(T, reverse):
 
 def _input_projection(x, w_ih, bias):
     """All steps' ``x_t @ W_ih^T + bias`` in one matmul: (T, B, I) -> (T, B, G*H)."""
-    T, B, I = x.shape
-    gi = x.reshape(T * B, I) @ w_ih.T          # (T*B, G*H)
+    T, B, features = x.shape
+    gi = x.reshape(T * B, features) @ w_ih.T   # (T*B, G*H)
     if bias is not None:
         gi += bias
     return gi.reshape(T, B, -1)
@@ -62,14 +62,14 @@ def _input_projection(x, w_ih, bias):
 
 def _weight_grads(ctx, x, h_prev, d_gi, d_gh, n_bias):
     """Grads of x, weight_ih, weight_hh and the biases, each summed over all steps in one op."""
-    T, B, I = x.shape
+    T, B, features = x.shape
     H = h_prev.shape[2]
     d_gi2 = d_gi.reshape(T * B, -1)            # (T*B, G*H)
     d_gh2 = d_gi2 if d_gh is None else d_gh.reshape(T * B, -1)
     needs = ctx.needs_input_grad
     w_ih = ctx.w_ih
-    dx = (d_gi2 @ w_ih).reshape(T, B, I) if needs[0] else None
-    dw_ih = d_gi2.T @ x.reshape(T * B, I) if needs[-2 - n_bias] else None
+    dx = (d_gi2 @ w_ih).reshape(T, B, features) if needs[0] else None
+    dw_ih = d_gi2.T @ x.reshape(T * B, features) if needs[-2 - n_bias] else None
     dw_hh = d_gh2.T @ h_prev.reshape(T * B, H) if needs[-1 - n_bias] else None
     biases = ()
     if n_bias:

@@ -23,7 +23,6 @@ import numpy as np
 
 import microtensor as mt
 
-from . import fused as _fused
 from .cells import GRUCell, LSTMCell, RNNCell, _as_tensor, _positive_int
 
 
@@ -42,8 +41,8 @@ def _check_lengths(lengths, T, B):
     if values.ndim != 1 or values.shape[0] != B:
         raise mt.ShapeError(f"lengths must hold one length per sequence: expected shape ({B},), "
                             f"got {values.shape}")
-    if values.dtype.kind not in "iu" and not (values.dtype.kind == "f"
-                                               and np.all(values == np.round(values))):
+    whole_floats = values.dtype.kind == "f" and np.all(values == np.round(values))
+    if values.dtype.kind not in "iu" and not whole_floats:
         raise TypeError(f"lengths must be integers, got {values.dtype}")
     values = values.astype(np.int64)
     if (values <= 0).any():
@@ -225,6 +224,14 @@ class Recurrent(mt.nn.Module):
 
     # ----- forward ------------------------------------------------------------------------------
     def forward(self, input, hx=None, lengths=None):
+        """Run the stack over ``input``; returns ``(output, h_n)``. See the class docstring.
+
+        Example:
+            >>> import microtensor as mt, rnn
+            >>> out, h_n = rnn.GRU(2, 3)(mt.ones(4, 1, 2), lengths=[2])
+            >>> out.data[2:].tolist() == [[[0.0] * 3]] * 2      # zero past the length
+            True
+        """
         x = self._check_input(input)
         if self.batch_first:
             x = x.transpose(0, 1)                              # (T, B, I)

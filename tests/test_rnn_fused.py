@@ -82,7 +82,7 @@ def test_fused_cells_equal_explicit(cls):
         np.testing.assert_allclose(b, a, rtol=0, atol=TOL)
 
 
-def _sequence_inputs(gates, T=4, B=2, I=3, H=2, seed=0):
+def _sequence_inputs(gates, T=4, B=2, I=3, H=2, seed=0):  # noqa: E741 (the sizes' usual names)
     rng = np.random.default_rng(seed)
 
     def t(*shape):

@@ -9,7 +9,8 @@ characters; a GRU decoder writes the answer one character at a time, attending o
 encoder's outputs (additive/Bahdanau attention by default), trained with teacher forcing that
 decays from 1.0 to 0.5 (Adam, cosine learning-rate schedule). Writes into --out:
 ``results.json`` (exact-match accuracy overall and by input length), ``examples.txt`` (greedy
-translations of test dates) and, with matplotlib, ``attention.png`` (where the decoder looked while writing each output character).
+translations of test dates) and, with matplotlib, ``attention.png`` (where the decoder looked
+while writing each output character).
 """
 import argparse
 import json

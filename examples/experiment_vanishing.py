@@ -26,10 +26,18 @@ import rnn
 CELLS = ("rnn", "lstm", "gru")
 
 
-def recall_batch(rng, batch_size, length, num_symbols):
-    """One-hot inputs (T, B, K) of random symbols and the labels (B,): the symbol at step 0."""
+def recall_batch(rng, batch_size, length, num_symbols, distractors="noise"):
+    """Inputs (T, B, K+1): one-hot symbols plus a marker that is 1 at step 0; labels (B,): the
+    symbol at step 0.
+
+    After step 0 the inputs are random symbols (``distractors="noise"``) or zeros ("blank").
+    """
     symbols = rng.integers(0, num_symbols, size=(length, batch_size))
-    inputs = np.eye(num_symbols, dtype=np.float32)[symbols]            # (T, B, K)
+    inputs = np.zeros((length, batch_size, num_symbols + 1), dtype=np.float32)   # (T, B, K+1)
+    inputs[:, :, :num_symbols] = np.eye(num_symbols, dtype=np.float32)[symbols]
+    inputs[0, :, num_symbols] = 1.0      # a marker channel: "this is the symbol to remember"
+    if distractors == "blank":
+        inputs[1:] = 0
     return inputs, symbols[0]
 
 
@@ -40,7 +48,7 @@ class LastStateClassifier(mt.nn.Module):
     tensor we can keep the gradient of.
     """
 
-    def __init__(self, cell, input_size, hidden_size, num_classes):
+    def __init__(self, cell, input_size, hidden_size, num_classes, forget_bias=0.0):
         super().__init__()
         self.kind = cell
         self.hidden_size = hidden_size
@@ -50,6 +58,8 @@ class LastStateClassifier(mt.nn.Module):
             self.cell = rnn.RNNCell(input_size, hidden_size, nonlinearity="tanh", fused=True)
         elif cell == "lstm":
             self.cell = rnn.LSTMCell(input_size, hidden_size, fused=True)
+            # Gate order i, f, g, o: shift the forget gate's bias (0 keeps PyTorch's init).
+            self.cell.bias_hh.data[hidden_size:2 * hidden_size] += forget_bias
         else:
             self.cell = rnn.GRUCell(input_size, hidden_size, fused=True)
         self.head = mt.nn.Linear(hidden_size, num_classes)
@@ -91,14 +101,14 @@ def run_one(cell, length, args, seed):
     """Train one model; return its accuracy and gradient norms before and after training."""
     mt.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = LastStateClassifier(cell, args.symbols, args.hidden, args.symbols)
-    probe_inputs, probe_labels = recall_batch(rng, args.batch, length, args.symbols)
+    model = LastStateClassifier(cell, args.symbols + 1, args.hidden, args.symbols, args.forget_bias)
+    probe_inputs, probe_labels = recall_batch(rng, args.batch, length, args.symbols, args.distractors)
     norms_init = hidden_gradient_norms(model, probe_inputs, probe_labels)
     optimizer = mt.optim.Adam(model.parameters(), lr=args.lr)
     start = time.perf_counter()
     losses = []
     for _ in range(args.steps):
-        inputs, labels = recall_batch(rng, args.batch, length, args.symbols)
+        inputs, labels = recall_batch(rng, args.batch, length, args.symbols, args.distractors)
         logits, _ = model(inputs)
         loss = mt.nn.functional.cross_entropy(logits, mt.tensor(labels))
         optimizer.zero_grad()
@@ -110,7 +120,7 @@ def run_one(cell, length, args, seed):
     seconds = time.perf_counter() - start
     norms_trained = hidden_gradient_norms(model, probe_inputs, probe_labels)
     test_inputs, test_labels = recall_batch(np.random.default_rng(seed + 1000), args.test_size,
-                                            length, args.symbols)
+                                            length, args.symbols, args.distractors)
     return {"cell": cell, "length": length, "accuracy": accuracy(model, test_inputs, test_labels),
             "final_loss": float(np.mean(losses[-max(1, args.steps // 10):])),
             "seconds": seconds, "norms_init": norms_init, "norms_trained": norms_trained}
@@ -134,7 +144,7 @@ def write_outputs(results, args, out):
                     writer.writerow([r["cell"], r["length"], when, t, f"{value:.6e}"])
     lines = ["| cell | " + " | ".join(f"T={n}" for n in lengths) + " |",
              "|---" * (len(lengths) + 1) + "|"]
-    for cell in CELLS:
+    for cell in args.cells:
         row = {r["length"]: r["accuracy"] for r in results if r["cell"] == cell}
         lines.append(f"| {cell} | " + " | ".join(f"{row[n]:.2f}" for n in lengths) + " |")
     table = "\n".join(lines)
@@ -149,7 +159,7 @@ def write_outputs(results, args, out):
         print("matplotlib is not installed: tables written, plots skipped")
         return
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    for cell in CELLS:
+    for cell in args.cells:
         ax.plot(lengths, [next(r["accuracy"] for r in results if r["cell"] == cell
                                and r["length"] == n) for n in lengths], "o-", label=cell)
     ax.axhline(1 / args.symbols, color="grey", ls=":", label="chance")
@@ -162,7 +172,7 @@ def write_outputs(results, args, out):
     plot_length = max(lengths) if args.plot_length not in lengths else args.plot_length
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
     for ax, when in zip(axes, ("init", "trained")):
-        for cell in CELLS:
+        for cell in args.cells:
             r = next(r for r in results if r["cell"] == cell and r["length"] == plot_length)
             ax.plot(np.arange(1, plot_length + 1), r[f"norms_{when}"], label=cell)
         ax.set(yscale="log", xlabel="time step t", title=f"{when}, T={plot_length}")
@@ -183,10 +193,15 @@ def main(argv=None):
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--symbols", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--test-size", type=int, default=512)
     parser.add_argument("--plot-length", type=int, default=100,
                         help="sequence length whose gradient norms are plotted")
+    parser.add_argument("--cells", nargs="+", default=list(CELLS), choices=CELLS)
+    parser.add_argument("--distractors", choices=("noise", "blank"), default="noise",
+                        help="what the inputs after the first symbol are")
+    parser.add_argument("--forget-bias", type=float, default=0.0,
+                        help="added to the LSTM forget gate's bias at initialisation")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.quick:
@@ -196,7 +211,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for length in args.lengths:
-        for cell in CELLS:
+        for cell in args.cells:
             r = run_one(cell, length, args, args.seed)
             results.append(r)
             print(f"{cell:4s} T={length:3d}: accuracy {r['accuracy']:.3f}  loss {r['final_loss']:.3f}  "

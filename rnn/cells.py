@@ -89,6 +89,32 @@ class RecurrentCell(mt.nn.Module):
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
 
+    def __call__(self, x, hx=None):
+        """Run ``forward``; an unbatched ``x`` (input_size,) with states (hidden_size,) works too,
+        as in PyTorch, by running it as a batch of one.
+
+        Example:
+            >>> import microtensor as mt, rnn
+            >>> rnn.GRUCell(3, 4)(mt.ones(3)).shape
+            (4,)
+        """
+        x = _as_tensor(x) if isinstance(x, np.ndarray) else x
+        if not (isinstance(x, mt.Tensor) and x.ndim == 1):
+            return self.forward(x, hx)
+        if hx is not None:
+            states = (hx,) if self.num_states == 1 else tuple(hx)
+            states = tuple(_as_tensor(s) for s in states)
+            if any(s.ndim != 1 for s in states):
+                raise mt.ShapeError(f"{type(self).__name__}: an unbatched input needs unbatched "
+                                    f"states (hidden_size={self.hidden_size},), got "
+                                    f"{[s.shape for s in states]}")
+            states = tuple(s.unsqueeze(0) for s in states)
+            hx = states[0] if self.num_states == 1 else states
+        new = self.forward(x.unsqueeze(0), hx)
+        if isinstance(new, tuple):
+            return tuple(s.squeeze(0) for s in new)
+        return new.squeeze(0)
+
     def init_state(self, batch_size, dtype=np.float32):
         """The zero state: a tuple of ``num_states`` tensors of shape (batch_size, hidden_size).
 

@@ -76,7 +76,8 @@ class Recurrent(mt.nn.Module):
     ``{param}_l{k}_reverse`` (dots in a nested name become ``_``), in PyTorch's order.
 
     Inputs: ``(input, hx=None, lengths=None)``
-        input: (T, B, input_size), or (B, T, input_size) if ``batch_first``.
+        input: (T, B, input_size), or (B, T, input_size) if ``batch_first``, or (T, input_size)
+            for one unbatched sequence (then hx and h_n have no batch axis, as in PyTorch).
         hx: the initial state: (num_layers * D, B, hidden_size) for a one-state cell, a tuple of
             such tensors for a multi-state cell (LSTM: ``(h_0, c_0)``); zeros if None. D = 2 if
             bidirectional else 1; the index of layer k, direction d is ``k * D + d``.
@@ -176,14 +177,18 @@ class Recurrent(mt.nn.Module):
         x = _as_tensor(x)
         cls = type(self).__name__
         layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
-        if x.ndim != 3:
-            raise mt.ShapeError(f"{cls}: expected a 3-d input {layout} with input_size="
-                                f"{self.input_size}, got shape {x.shape}")
-        if x.shape[2] != self.input_size:
+        if x.ndim not in (2, 3):
+            raise mt.ShapeError(f"{cls}: expected a 3-d input {layout} (or 2-d (T, input_size) "
+                                f"for one unbatched sequence) with input_size={self.input_size}, "
+                                f"got shape {x.shape}")
+        if x.shape[-1] != self.input_size:
             raise mt.ShapeError(f"{cls}: expected input features (last axis) = input_size="
                                 f"{self.input_size}, got shape {x.shape} {layout}")
-        T = x.shape[1] if self.batch_first else x.shape[0]
-        B = x.shape[0] if self.batch_first else x.shape[1]
+        if x.ndim == 2:
+            T, B = x.shape[0], 1
+        else:
+            T = x.shape[1] if self.batch_first else x.shape[0]
+            B = x.shape[0] if self.batch_first else x.shape[1]
         if T == 0:
             raise ValueError(f"{cls}: empty sequence (input shape {x.shape}): need at least one "
                              f"time step")
@@ -233,7 +238,13 @@ class Recurrent(mt.nn.Module):
             True
         """
         x = self._check_input(input)
-        if self.batch_first:
+        unbatched = x.ndim == 2
+        if unbatched:                                          # one sequence (T, I), as PyTorch
+            if lengths is not None:
+                raise ValueError(f"{type(self).__name__}: lengths needs a batched input")
+            x = x.unsqueeze(1)                                 # (T, 1, I)
+            hx = self._batch_hx(hx)
+        elif self.batch_first:
             x = x.transpose(0, 1)                              # (T, B, I)
         T, B, _ = x.shape
         mask = None
@@ -261,9 +272,28 @@ class Recurrent(mt.nn.Module):
             x = outputs[0] if D == 1 else mt.cat(outputs, axis=2)        # (T, B, D*H)
             if self.dropout > 0 and self.training and k < self.num_layers - 1:
                 x = self._dropout(x)
-        output = x.transpose(0, 1) if self.batch_first else x
+        output = x.transpose(0, 1) if self.batch_first and not unbatched else x
         stacked = tuple(mt.stack([s[j] for s in final]) for j in range(self.num_states))
+        if unbatched:
+            output = output.squeeze(1)                         # (T, D*H)
+            stacked = tuple(s.squeeze(1) for s in stacked)     # (L*D, H)
         return output, (stacked[0] if self.num_states == 1 else stacked)
+
+    def _batch_hx(self, hx):
+        """An unbatched input's hx, each (L*D, H), as a batch of one, each (L*D, 1, H)."""
+        if hx is None:
+            return None
+        parts = (hx,) if self.num_states == 1 else tuple(hx)
+        LD = self.num_layers * self.num_directions
+        batched = []
+        for p in parts:
+            p = _as_tensor(p)
+            if p.shape != (LD, self.hidden_size):
+                raise mt.ShapeError(f"{type(self).__name__}: for an unbatched input expected each "
+                                    f"state of shape (num_layers * num_directions={LD}, "
+                                    f"hidden_size={self.hidden_size}), got {p.shape}")
+            batched.append(p.unsqueeze(1))
+        return batched[0] if self.num_states == 1 else tuple(batched)
 
     def _unroll(self, cell, x, state, mask, reverse, path):
         """Run ``cell`` over the T steps of ``x`` (T, B, I), one scope per step."""

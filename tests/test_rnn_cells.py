@@ -172,7 +172,25 @@ def test_wrong_input_size():
     with pytest.raises(mt.ShapeError, match=r"\(batch, input_size=3\)"):
         rnn.LSTMCell(3, 4)(mt.ones(2, 5))
     with pytest.raises(mt.ShapeError, match="input_size=3"):
-        rnn.GRUCell(3, 4)(mt.ones(3))
+        rnn.GRUCell(3, 4)(mt.ones(2, 2, 3))
+
+
+@pytest.mark.parametrize("cls", [rnn.RNNCell, rnn.LSTMCell, rnn.GRUCell, rnn.LayerNormLSTMCell])
+def test_unbatched_cell_input_is_a_batch_of_one(cls):
+    cell = cls(3, 4)
+    x = mt.tensor(np.arange(3.0, dtype=np.float32))
+    states = tuple(mt.tensor(np.full(4, 0.1 * (j + 1), dtype=np.float32))
+                   for j in range(cell.num_states))
+    hx = states if cell.num_states == 2 else states[0]
+    hx_batched = tuple(s.unsqueeze(0) for s in states)
+    one = cell(x, hx)
+    batched = cell(x.unsqueeze(0), hx_batched if cell.num_states == 2 else hx_batched[0])
+    for a, b in zip(one if cell.num_states == 2 else (one,),
+                    batched if cell.num_states == 2 else (batched,)):
+        assert a.shape == (4,)
+        np.testing.assert_allclose(a.data, b.data[0], atol=1e-6)
+    with pytest.raises(mt.ShapeError, match="unbatched states"):
+        cell(x, hx_batched if cell.num_states == 2 else hx_batched[0])
 
 
 def test_wrong_state():

@@ -230,7 +230,32 @@ def test_wrong_input_feature_size(kind):
     with pytest.raises(mt.ShapeError, match="input_size=3"):
         make(kind, 3, 4)(mt.zeros(5, 2, 2, dtype="float64"))
     with pytest.raises(mt.ShapeError, match="3-d input"):
-        make(kind, 3, 4)(mt.zeros(5, 3, dtype="float64"))
+        make(kind, 3, 4)(mt.zeros(5, 1, 2, 3, dtype="float64"))
+    with pytest.raises(mt.ShapeError, match="input_size=3"):
+        make(kind, 3, 4)(mt.zeros(5, 2, dtype="float64"))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("fused", [False, True])
+def test_unbatched_input_is_a_batch_of_one(kind, fused):
+    model = make(kind, 3, 4, num_layers=2, bidirectional=True, batch_first=True, fused=fused)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 3))
+    states = [rng.standard_normal((4, 4)) for _ in range(2 if kind == "LSTM" else 1)]
+    hx = tuple(mt.tensor(s) for s in states) if kind == "LSTM" else mt.tensor(states[0])
+    out, h_n = model(mt.tensor(x), hx)
+    hx_batched = tuple(mt.tensor(s[:, None]) for s in states)
+    out_b, h_b = model(mt.tensor(x[None]), hx_batched if kind == "LSTM" else hx_batched[0])
+    assert out.shape == (5, 8)
+    np.testing.assert_allclose(out.data, out_b.data[0], atol=1e-12)
+    for a, b in zip(h_n if kind == "LSTM" else (h_n,), h_b if kind == "LSTM" else (h_b,)):
+        assert a.shape == (4, 4)
+        np.testing.assert_allclose(a.data, b.data[:, 0], atol=1e-12)
+    with pytest.raises(ValueError, match="lengths needs a batched input"):
+        model(mt.tensor(x), lengths=[5])
+    with pytest.raises(mt.ShapeError, match="unbatched input"):
+        model(mt.tensor(x), tuple(s[:, None] for s in hx_batched) if kind == "LSTM"
+              else hx_batched[0])
 
 
 def test_wrong_hx_shape():

@@ -241,3 +241,25 @@ def test_fixtures_match(path, fused):
     case = {k[len("case/"):]: v for k, v in arrays.items() if k.startswith("case/")}
     expected = {k[len("expected/"):]: v for k, v in arrays.items() if k.startswith("expected/")}
     assert_results_equal(run_rnn_case(kind, state, case, fused=fused), expected)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_unbatched_input_equals_pytorch(kind):
+    torch = pytest.importorskip("torch", reason="PyTorch parity needs torch")
+    torch.manual_seed(0)
+    theirs = getattr(torch.nn, kind)(3, 4, num_layers=2, bidirectional=True).double()
+    ours = getattr(rnn, kind)(3, 4, num_layers=2, bidirectional=True).double()
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((5, 3))          # (T, I): one sequence
+    xt = torch.tensor(x, requires_grad=True)
+    xm = mt.tensor(x, requires_grad=True)
+    out_t, h_t = theirs(xt)
+    out, h = ours(xm)
+    h_t = h_t[0] if kind == "LSTM" else h_t
+    h = h[0] if kind == "LSTM" else h
+    assert out.shape == tuple(out_t.shape) and h.shape == tuple(h_t.shape)
+    np.testing.assert_allclose(out.data, out_t.detach().numpy(), atol=TOL, rtol=0)
+    np.testing.assert_allclose(h.data, h_t.detach().numpy(), atol=TOL, rtol=0)
+    (out.sum() + h.sum()).backward()
+    (out_t.sum() + h_t.sum()).backward()
+    np.testing.assert_allclose(xm.grad, xt.grad.numpy(), atol=TOL, rtol=0)

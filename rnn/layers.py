@@ -225,6 +225,8 @@ class Recurrent(mt.nn.Module):
                                         f"{self.hidden_size}), got {p.shape}")
                 if p.dtype != dtype:
                     raise TypeError(f"{cls}: hx is {p.dtype} but the input is {dtype}")
+        if LD == 1:                                            # a reshape is cheaper than p[0]
+            return [tuple(p.squeeze(0) for p in parts)]
         return [tuple(p[j] for p in parts) for j in range(LD)]
 
     # ----- forward ------------------------------------------------------------------------------
@@ -273,7 +275,10 @@ class Recurrent(mt.nn.Module):
             if self.dropout > 0 and self.training and k < self.num_layers - 1:
                 x = self._dropout(x)
         output = x.transpose(0, 1) if self.batch_first and not unbatched else x
-        stacked = tuple(mt.stack([s[j] for s in final]) for j in range(self.num_states))
+        if len(final) == 1:                                    # a reshape is cheaper than stack
+            stacked = tuple(s.unsqueeze(0) for s in final[0])
+        else:
+            stacked = tuple(mt.stack([s[j] for s in final]) for j in range(self.num_states))
         if unbatched:
             output = output.squeeze(1)                         # (T, D*H)
             stacked = tuple(s.squeeze(1) for s in stacked)     # (L*D, H)

@@ -266,3 +266,39 @@ def test_progress_bar_with_tqdm(capsys):
     trainer.fit(3)
     err = capsys.readouterr().err
     assert "bpc" in err and "tok/s" in err and "|g|" in err
+
+
+def test_tbptt_training_loop_matches_pytorch():
+    """Several TBPTT steps (state carried and detached, Adam, clipping) give PyTorch's weights."""
+    torch = pytest.importorskip("torch", reason="PyTorch parity test")
+    model = tiny_model(cell="lstm")
+    ids = model.vocab.encode(TEXT)
+    trainer = TBPTTTrainer(model, ids, batch_size=3, seq_len=5, optimizer="adam", lr=0.05,
+                           clip=0.1, progress=False)
+    state = {k: torch.from_numpy(v.copy()) for k, v in model.state_dict().items()}
+    emb = torch.nn.Embedding(len(model.vocab), 2).double()
+    lstm = torch.nn.LSTM(2, 3).double()
+    head = torch.nn.Linear(3, len(model.vocab)).double()
+    emb.load_state_dict({"weight": state["embedding.weight"]})
+    lstm.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("rnn.")})
+    head.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("head.")})
+    params = list(emb.parameters()) + list(lstm.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=0.05)
+    streams = torch.from_numpy(rnn.data.batchify(ids, 3))
+    hidden, norms = None, []
+    for start in range(0, 6 * 5, 5):
+        x, y = streams[start:start + 5], streams[start + 1:start + 6]
+        out, hidden = lstm(emb(x), hidden)
+        loss = torch.nn.functional.cross_entropy(head(out).reshape(-1, len(model.vocab)),
+                                                 y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        norms.append(float(torch.nn.utils.clip_grad_norm_(params, 0.1)))
+        opt.step()
+        hidden = tuple(h.detach() for h in hidden)
+    records = trainer.fit(6)
+    np.testing.assert_allclose([r["grad_norm"] for r in records], norms, rtol=1e-9)
+    np.testing.assert_allclose(model.head.weight.data, head.weight.detach().numpy(), rtol=1e-9,
+                               atol=1e-12)
+    np.testing.assert_allclose(model.rnn.weight_hh_l0.data, lstm.weight_hh_l0.detach().numpy(),
+                               rtol=1e-9, atol=1e-12)

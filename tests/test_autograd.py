@@ -42,6 +42,26 @@ def test_fan_out_through_intermediates():
     np.testing.assert_allclose(x.grad, expected)
 
 
+def test_indexing_many_times_mixed_with_dense_uses_accumulates():
+    # Basic and advanced indices of one tensor, dense uses before and after, an intermediate.
+    x = f64(np.arange(12.0).reshape(4, 3) / 10)
+    h = x * 1.0
+    total = h.sum(axis=0) * 0.5
+    for t in range(4):
+        total = total + h[t] * float(t + 1)
+    total = total + h[[0, 0, 3]].sum(axis=0) + h[h.data > 0.5].sum() + h[1:, ::2].sum()
+    total = total + x[-1]
+    total.sum().backward()
+    expected = np.zeros((4, 3)) + 0.5
+    expected += np.arange(1.0, 5.0)[:, None]
+    expected[0] += 2
+    expected[3] += 1
+    expected[x.data > 0.5] += 3          # the masked sum is broadcast over the 3 outputs
+    expected[1:, ::2] += 3
+    expected[-1] += 1
+    np.testing.assert_allclose(x.grad, expected)
+
+
 def test_leaf_gradients_never_alias_each_other_or_the_root_gradient():
     a, b = f64([1.0, 2.0]), f64([3.0, 4.0])
     seed = np.ones(2)

@@ -47,10 +47,6 @@ def _sigmoid_(a):
     return a
 
 
-def _steps(T, reverse):
-    return range(T - 1, -1, -1) if reverse else range(T)
-
-
 def _input_projection(x, w_ih, bias):
     """All steps' ``x_t @ W_ih^T + bias`` in one matmul: (T, B, I) -> (T, B, G*H)."""
     T, B, features = x.shape

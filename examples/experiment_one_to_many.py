@@ -75,7 +75,7 @@ def main(argv=None):
                         metavar=f"2..{len(NAMES)}", help="how many numbers to spell")
     parser.add_argument("--cell", default="gru", choices=("lstm", "gru", "rnn"))
     parser.add_argument("--hidden", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--target", type=float, default=1.0, help="stated word accuracy")
     parser.add_argument("--seed", type=int, default=0)

@@ -18,7 +18,8 @@ LOSSES = ("last", "all")
 
 
 def unrolled(cell="lstm", steps=4, hidden=3, layers=1, input_size=2, batch=1, bidirectional=False,
-             loss="last", seed=0, dtype="float64", lengths=None, weight_scale=None, backward=True):
+             loss="last", seed=0, dtype="float64", lengths=None, weight_scale=None, forget_bias=None,
+             backward=True):
     """Build ``rnn.RNN/LSTM/GRU``, run it over ``steps`` random inputs, make a loss, backpropagate.
 
     Args:
@@ -32,6 +33,8 @@ def unrolled(cell="lstm", steps=4, hidden=3, layers=1, input_size=2, batch=1, bi
         lengths: optional per-sequence lengths (masked steps).
         weight_scale: if given, multiply the recurrent weights by it (e.g. 0.5 to make a vanilla
             RNN's gradients vanish faster).
+        forget_bias: LSTM only: add this to the forget gate's input bias (the common "forget
+            bias 1" init keeps the cell state, and its gradient, alive over more steps).
         backward: run ``loss.backward(keep_grads=True)``.
 
     Returns:
@@ -63,6 +66,13 @@ def unrolled(cell="lstm", steps=4, hidden=3, layers=1, input_size=2, batch=1, bi
             for name, p in model.named_parameters():
                 if name.startswith("weight_hh"):
                     p.data *= weight_scale
+    if forget_bias is not None:
+        if cell != "lstm":
+            raise ValueError("forget_bias applies to cell='lstm' only")
+        with mt.no_grad():
+            for name, p in model.named_parameters():
+                if name.startswith("bias_ih"):
+                    p.data[hidden:2 * hidden] += forget_bias     # gate order i, f, g, o
     x = mt.randn(steps, batch, input_size, dtype=dtype, name="x")
     output, _ = model(x, lengths=lengths)                     # (T, B, D*H)
     target = mt.randn(*output.shape[1:], dtype=dtype, name="target")

@@ -185,9 +185,10 @@ def _legend(scale, norm, view, extra=None, title=None):
         body = f"<B>{body}</B>" if bold else body
         return f'<FONT POINT-SIZE="{size}" COLOR="{color}">{body}</FONT>'
 
-    def swatch(color, words):
-        return (f'<TD BGCOLOR="{color}" BORDER="1" WIDTH="16" HEIGHT="12" FIXEDSIZE="TRUE"></TD>'
-                f'<TD ALIGN="LEFT">{text(" " + words + "   ", 9)}</TD>')
+    def swatch(color, words, mark="■"):
+        # Coloured text marks rather than table cells: a nested table would be stretched to the
+        # legend's width and scatter the key.
+        return f'<FONT COLOR="{color}" POINT-SIZE="14">{mark}</FONT>{text(" " + words + "     ", 9)}'
 
     rows = [row(text(title, 16))] if title else []
     rows.append(row(text(f"gradient magnitude ∇ = {word} of dL/dx (log scale, shared by the whole "
@@ -195,10 +196,9 @@ def _legend(scale, norm, view, extra=None, title=None):
     rows.append(row(f'<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="0" WIDTH="{40 * len(exps)}" '
                     f'HEIGHT="30" FIXEDSIZE="TRUE"><TR>{bar}</TR>'
                     f'<TR>{ticks}</TR></TABLE>'))
-    rows.append(row('<TABLE BORDER="0" CELLSPACING="2" CELLPADDING="1"><TR>'
-                    + swatch(ZERO_GRAD_FILL, "zero gradient (∇ 0)")
-                    + swatch(NO_GRAD_FILL, "no gradient (input, constant, not reached)")
-                    + swatch(BAD_FILL, "NaN or Inf") + "</TR></TABLE>"))
+    rows.append(row(swatch("#777777", "zero gradient (∇ 0)", "□")
+                    + swatch("#cfcfcf", "no gradient (input, constant, not reached)")
+                    + swatch(BAD_FILL, "NaN or Inf")))
     if view == "ops":
         key = ("rounded box = op (with its output) · bold box = parameter · "
                "note = input · octagon = loss · dashed = cut by detach()")
@@ -219,7 +219,7 @@ def _new_graph(rankdir):
                   "ranksep": "0.3", "bgcolor": "white"}
     return graphviz.Digraph("microtensor", graph_attr=graph_attr,
                             node_attr={"fontname": FONT, "fontsize": "10", "margin": "0.06,0.03"},
-                            edge_attr={"arrowsize": "0.6", "color": "#666666"})
+                            edge_attr={"arrowsize": "0.6", "color": "#666666", "fontname": FONT})
 
 
 def _cut_stubs(tr, add_node, add_edge):
@@ -229,10 +229,12 @@ def _cut_stubs(tr, add_node, add_edge):
             stub = f"cut{k}"
             add_node(stub, label=f"✂ {text}".replace('"', "'"), shape="box", style="dashed,rounded",
                      color="#888888", fontcolor="#555555", fontsize="9", tooltip=text)
-            add_edge(stub, dst, style="dashed", color="#888888", label="detach", fontsize="8")
+            add_edge(stub, dst, style="dashed", color="#888888", label="✂ detach()", fontsize="8")
         else:
-            add_edge(src, dst, style="dashed", color="#888888", label="detach", fontsize="8",
-                     constraint="false")
+            # Kept as a ranking constraint: the next chunk of a truncated BPTT is laid out after
+            # the step it continues from.
+            add_edge(src, dst, style="dashed", color="#888888", label="✂ detach()", fontsize="8",
+                     penwidth="1.5")
 
 
 def _family_order_edges(steps_by_family, first_node, add_edge):
@@ -268,7 +270,7 @@ def _backward_in_time(tr, key_of):
     return families
 
 
-def _draw_ops(tr, g, scale, show, revealed, hidden):
+def _draw_ops(tr, g, scale, show, revealed, hidden, leaves=True):
     states = _hidden_states(tr, hidden) if tr.steps() else {}
     masked = _masked_cells(tr, states)
     # Build the scope tree: path -> (subgraph, depth); nodes go into the deepest cluster.
@@ -291,7 +293,11 @@ def _draw_ops(tr, g, scale, show, revealed, hidden):
         return clusters[scope] if scope else g
 
     roots = set(tr.roots)
+    skipped = set() if leaves else {n.id for n in tr.nodes
+                                    if n.kind in ("param", "input") and n.id not in roots}
     for n in tr.nodes:
+        if n.id in skipped:
+            continue
         fill, fontc = _fill(n, scale, revealed)
         attrs = {"label": _label(n, show, _const_text(n, tr)), "fillcolor": fill, "fontcolor": fontc,
                  "tooltip": _tooltip(n, tr.norm), "id": f"n{n.id}"}
@@ -313,9 +319,16 @@ def _draw_ops(tr, g, scale, show, revealed, hidden):
     step_of = {n.id: n.step for n in tr.nodes}
     backwards = _backward_in_time(tr, lambda i: step_of.get(i))
     for src, dst in tr.edges:
+        if src in skipped:
+            continue
         a, b = step_of.get(src), step_of.get(dst)
         attrs = {}
         if a is not None and b is not None and a.family == b.family and a.t > b.t:
+            attrs["constraint"] = "false"
+        elif tr.by_id[src].kind == "param" and b is not None:
+            # A parameter feeds every step: left as a ranking constraint, it ties every step's
+            # input-side ops to the far left and stacks the steps; free, each step stays compact
+            # and the steps run left to right.
             attrs["constraint"] = "false"
         g.edge(f"n{src}", f"n{dst}", **attrs)
     _cut_stubs(tr, lambda name, **kw: g.node(name, **kw),
@@ -386,7 +399,7 @@ def _family_label(family):
     return " · ".join(_scope_label(p) for p in parts)
 
 
-def _draw_cells(tr, g, scale, show, revealed, hidden):
+def _draw_cells(tr, g, scale, show, revealed, hidden, leaves=True):
     states = _hidden_states(tr, hidden)
     if not states:
         raise ValueError(_NO_STEPS)
@@ -406,7 +419,9 @@ def _draw_cells(tr, g, scale, show, revealed, hidden):
     for (family, t), node in states.items():
         by_t.setdefault(t, []).append((family, node))
     for t in sorted(by_t):
-        col = g if big else graphviz.Digraph(f"cluster_t{t}", graph_attr=_cluster_attrs(f"t{t}", 4))
+        all_masked = all((family, t) in masked for family, _ in by_t[t])
+        col = g if big else graphviz.Digraph(f"cluster_t{t}",
+                                             graph_attr=_cluster_attrs(f"t{t}", 4, all_masked))
         for family, node in sorted(by_t[t], key=lambda x: _natural_key(x[0])):
             fill, fontc = _fill(node, scale, revealed)
             lines = [_family_label(family), f"t = {t}"]
@@ -427,20 +442,6 @@ def _draw_cells(tr, g, scale, show, revealed, hidden):
         if n.id in keep:
             g.node(f"n{n.id}", **_kept_node_attrs(n, scale, tr, show, revealed))
     edges = _units_and_edges(tr, unit_of)
-    # Many cells feeding one node through contracted ops (the stack of all outputs before a loss
-    # on the last step) would draw T converging edges that make dot crawl: keep the edge from the
-    # family's final step and say how many it stands for.
-    fan_in = {}
-    for a, b in edges:
-        if a[0] == "cell" and not (b[0] == "cell" and b[1] == a[1]):
-            fan_in.setdefault((b, a[1]), []).append(a)
-    labels = {}
-    for (b, family), sources in fan_in.items():
-        if len(sources) > 3:
-            final = (min if family.endswith("reverse") else max)(sources, key=lambda u: u[2])
-            labels[(final, b)] = f"+ {len(sources) - 1} other steps"
-            dropped = {(u, b) for u in sources if u != final}
-            edges = [e for e in edges if e not in dropped]
     # Between layers the outputs are stacked over time and sliced again, which structurally links
     # every step of layer k to every step of layer k+1. Where step t -> step t links exist between
     # two families, draw only those (the real data flow); otherwise (e.g. attention) draw all.
@@ -448,6 +449,22 @@ def _draw_cells(tr, g, scale, show, revealed, hidden):
                 if a[0] == "cell" and b[0] == "cell" and a[1] != b[1] and a[2] == b[2]}
     edges = [(a, b) for a, b in edges
              if not (a[0] == "cell" and b[0] == "cell" and (a[1], b[1]) in diagonal and a[2] != b[2])]
+    # Many cells feeding one node through contracted ops (the stack of all outputs before a loss
+    # on the last step) would draw T converging edges that make dot crawl: keep the edge from the
+    # family's last step that got a gradient (masked padding steps get none) and say how many
+    # edges it stands for.
+    fan_in = {}
+    for a, b in edges:
+        if a[0] == "cell" and not (b[0] == "cell" and b[1] == a[1]):
+            fan_in.setdefault((b, a[1]), []).append(a)
+    labels = {}
+    for (b, family), sources in fan_in.items():
+        if len(sources) > 3:
+            live = [u for u in sources if states[(u[1], u[2])].status != "zero"] or sources
+            final = (min if family.endswith("reverse") else max)(live, key=lambda u: u[2])
+            labels[(final, b)] = f"+ {len(sources) - 1} other steps"
+            dropped = {(u, b) for u in sources if u != final}
+            edges = [e for e in edges if e not in dropped]
     backwards = set()
     for a, b in edges:
         attrs = {}
@@ -489,7 +506,7 @@ def _strip(values, statuses, scale):
     return cells, per
 
 
-def _draw_rolled(tr, g, scale, show, revealed, hidden):
+def _draw_rolled(tr, g, scale, show, revealed, hidden, leaves=True):
     states = _hidden_states(tr, hidden)
     if not states:
         raise ValueError(_NO_STEPS)
@@ -588,7 +605,8 @@ def _choose_view(tr, view, max_nodes, fallback, hidden):
 
 
 def draw(root, *, view="ops", show=("grad", "shape"), max_nodes=DEFAULT_MAX_NODES, fallback="cells",
-         rankdir="LR", norm="l2", params=None, hidden="h", title=None, legend=True, revealed=None):
+         rankdir="LR", norm="l2", params=None, hidden="h", title=None, legend=True, revealed=None,
+         leaves=True):
     """Draw the graph behind ``root`` as a ``graphviz.Digraph`` (built, not rendered).
 
     Call after ``loss.backward(keep_grads=True)`` so that every node has its gradient. In Jupyter
@@ -612,6 +630,8 @@ def draw(root, *, view="ops", show=("grad", "shape"), max_nodes=DEFAULT_MAX_NODE
         legend: draw the legend (colour bar and key).
         revealed: if given, only nodes with these ids show their gradient colour (the rest are
             drawn faded): used by :func:`viz.animate_backward`.
+        leaves: ops view: draw parameters and inputs (False hides them and their edges, which
+            declutters long unrolls; the cells and rolled views never draw them).
 
     Returns:
         ``graphviz.Digraph``; its ``microtensor_view`` attribute says which view was drawn and
@@ -648,7 +668,7 @@ def draw(root, *, view="ops", show=("grad", "shape"), max_nodes=DEFAULT_MAX_NODE
     scale = ColorScale.for_range(_view_range(tr, chosen, hidden))
     g = _new_graph(rankdir)
     revealed = None if revealed is None else set(revealed)
-    _DRAWERS[chosen](tr, g, scale, show, revealed, hidden)
+    _DRAWERS[chosen](tr, g, scale, show, revealed, hidden, leaves)
     if legend:
         g.attr(label=_legend(scale, norm, chosen, message, title), labelloc="t", labeljust="l")
     elif title:

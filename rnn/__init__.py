@@ -17,3 +17,4 @@ from . import data
 from .models import CharRNN, ManyToMany, ManyToOne, OneToMany, SequenceClassifier
 from .seq2seq import Decoder, Encoder, Seq2Seq
 from .tbptt import TBPTTTrainer
+from .diagnostics import hidden_grad_norms, step_states  # noqa: F401

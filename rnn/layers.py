@@ -19,6 +19,8 @@ Example:
     >>> output.shape, h_n.shape, c_n.shape
     ((7, 2, 10), (4, 2, 5), (4, 2, 5))
 """
+import warnings
+
 import numpy as np
 
 import microtensor as mt
@@ -106,6 +108,10 @@ class Recurrent(mt.nn.Module):
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
                 or not 0.0 <= dropout <= 1.0:
             raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}")
+        if dropout > 0 and self.num_layers == 1:
+            warnings.warn(f"dropout={dropout} has no effect with num_layers=1: it is applied to "
+                          f"the outputs of every layer except the last (as in PyTorch)",
+                          UserWarning, stacklevel=3)
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         self.dropout = float(dropout)
@@ -150,6 +156,14 @@ class Recurrent(mt.nn.Module):
     def num_directions(self):
         """2 if bidirectional else 1."""
         return 2 if self.bidirectional else 1
+
+    def flatten_parameters(self):
+        """Does nothing: PyTorch code calls it to compact cuDNN weights, which don't exist here.
+
+        Example:
+            >>> import rnn
+            >>> rnn.LSTM(2, 3).flatten_parameters()
+        """
 
     def cells(self):
         """The cells, in order layer 0 forward, layer 0 reverse, layer 1 forward, ...

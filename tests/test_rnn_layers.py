@@ -167,7 +167,8 @@ def test_dropout_between_layers_only_in_training():
     np.testing.assert_array_equal(c.data, d.data)               # reproducible from the seed
     assert not np.allclose(c.data, a.data)                      # dropout changed layer 1's input
     assert not np.allclose(c.data, e.data)
-    single = make("GRU", 3, 8, num_layers=1, dropout=0.5)       # no layer after the last
+    with pytest.warns(UserWarning, match="no effect with num_layers=1"):
+        single = make("GRU", 3, 8, num_layers=1, dropout=0.5)   # no layer after the last
     np.testing.assert_array_equal(single(x)[0].data, single.eval()(x)[0].data)
 
 

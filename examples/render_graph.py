@@ -50,7 +50,8 @@ def main():
                           params=lstm, title=f"LSTM, {steps} steps ({view} view)")
         print(f"wrote {path}")
     deep, _ = unrolled("lstm", steps=steps, hidden=3, layers=2, bidirectional=True, loss="all")
-    print(f"wrote {viz.render(deep, os.path.join(args.out, 'lstm_2_layer_bidir_cells' + suffix), view='cells')}")
+    path = viz.render(deep, os.path.join(args.out, f"lstm_2_layer_bidir_cells{suffix}"), view="cells")
+    print(f"wrote {path}")
 
     # 3. Gradient reaching each step: vanilla RNN vs LSTM.
     flow_steps = 10 if args.quick else 30

@@ -1,5 +1,4 @@
 """viz without Graphviz's binary: traces, DOT structure, colours, views, budget, cuts, masks."""
-import math
 import re
 import warnings
 
@@ -265,7 +264,8 @@ def test_detach_of_a_freed_tensor_says_so():
 def test_masked_steps_are_greyed_in_ops_and_cells_views():
     loss, model = unrolled("lstm", steps=4, hidden=2, batch=1, lengths=[2], loss="all")
     src = viz.draw(loss, params=model).source
-    masked = re.findall(r'fillcolor="(#[0-9a-f]+)" fontname=Helvetica fontsize=11 label="t = (\d) · masked', src)
+    masked = re.findall(r'fillcolor="(#[0-9a-f]+)" fontname=Helvetica fontsize=11 '
+                        r'label="t = (\d) · masked', src)
     assert sorted(int(t) for _, t in masked) == [2, 3]
     assert {c for c, _ in masked} == {colors.MASKED_FILL}
     cells = viz.draw(loss, view="cells").source

@@ -42,7 +42,8 @@ def texts(g):
 
 def fill(g):
     for shape in g.iter():
-        if shape.tag in (f"{SVG}polygon", f"{SVG}path", f"{SVG}ellipse") and shape.get("fill") not in (None, "none"):
+        painted = shape.get("fill") not in (None, "none")
+        if shape.tag in (f"{SVG}polygon", f"{SVG}path", f"{SVG}ellipse") and painted:
             return shape.get("fill")
     return None
 
@@ -135,7 +136,8 @@ def test_cli_renders_each_cell_and_view(tmp_path, cell, view, capsys):
     root = parse_svg(out)
     assert f"({view} view)" in capsys.readouterr().out
     if view == "ops":
-        assert len([g for g in groups(root, "cluster") if re.fullmatch(rf"cluster_{cell}_l0_t\d", title(g))]) == 3
+        steps = [g for g in groups(root, "cluster") if re.fullmatch(rf"cluster_{cell}_l0_t\d", title(g))]
+        assert len(steps) == 3
     elif view == "cells":
         assert len([g for g in groups(root, "node") if title(g).startswith("c_")]) == 3
     else:

@@ -99,7 +99,8 @@ function show(k) {{ i = Math.max(0, Math.min(frames.length - 1, k));
   document.getElementById('counter').textContent = (i + 1) + ' / ' + frames.length; }}
 function go(d) {{ show(i + d); }}
 function play() {{ if (timer) {{ clearInterval(timer); timer = null; return; }}
-  timer = setInterval(() => {{ if (i >= frames.length - 1) {{ clearInterval(timer); timer = null; }} else go(1); }}, 800); }}
+  timer = setInterval(() => {{ if (i >= frames.length - 1) {{ clearInterval(timer); timer = null; }}
+                               else go(1); }}, {frame_ms}); }}
 show(0);
 </script></body></html>
 """
@@ -160,6 +161,7 @@ def animate_backward(root, out, *, view="ops", max_frames=40, formats=("png", "g
         result["gif"] = atomic_write(os.path.join(out, "backward.gif"), _gif(images, frame_ms))
     if "html" in formats:
         page = _HTML.format(title="Backward pass, time step by time step", last=len(images) - 1,
+                            frame_ms=int(frame_ms),
                             frames=",".join(f"'{base64.b64encode(p).decode()}'" for p in images),
                             captions=",".join(repr(c) for c in captions))
         result["html"] = atomic_write(os.path.join(out, "backward.html"), page)

@@ -533,8 +533,11 @@ def _draw_rolled(tr, g, scale, show, revealed, hidden, leaves=True):
         span = len(cells)
         first, last = steps[0][1], steps[-1][1]
         title = html.escape(f"{_family_label(family)} cell, unrolled T = {len(steps)}")
-        caption = f"∇{hidden} per step, t = {ts[0]} … {ts[-1]}" + (f" ({per} steps per square)" if per > 1 else "")
-        ends = f"∇{hidden}(t={ts[0]}) = {short(first.grad_magnitude)}   ∇{hidden}(t={ts[-1]}) = {short(last.grad_magnitude)}"
+        caption = f"∇{hidden} per step, t = {ts[0]} … {ts[-1]}"
+        if per > 1:
+            caption += f" ({per} steps per square)"
+        ends = (f"∇{hidden}(t={ts[0]}) = {short(first.grad_magnitude)}   "
+                f"∇{hidden}(t={ts[-1]}) = {short(last.grad_magnitude)}")
         label = (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2">'
                  f'<TR><TD COLSPAN="{span}"><B>{title}</B></TD></TR>'
                  f'<TR>{"".join(cells)}</TR>'

@@ -24,7 +24,6 @@ import microtensor as mt
 
 from .animate import animate_backward
 from .demo import unrolled
-from .dot import draw
 from .flow import plot_gradient_flow
 from .render import atomic_write, render
 

@@ -130,3 +130,19 @@ def test_animate_backward_merges_stages_beyond_max_frames(tmp_path):
     assert len(result["frames"]) == 5 and result["gif"] is None and result["html"] is None
     with pytest.raises(ValueError, match="formats"):
         viz.animate_backward(loss, tmp_path, formats=("mp4",))
+
+
+@needs_dot
+def test_docs_viz_md_python_blocks_run(tmp_path, monkeypatch):
+    """docs/viz.md cannot rot: its python blocks run in order, in one namespace, in a temp dir."""
+    pytest.importorskip("matplotlib", reason="docs/viz.md plots a gradient flow")
+    import pathlib
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "viz.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 4
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, "docs/viz.md", "exec"), namespace)
+    assert (tmp_path / "lstm.svg").exists() and (tmp_path / "flow.png").exists()
+    assert (tmp_path / "out" / "backward" / "backward.gif").exists()

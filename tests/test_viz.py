@@ -348,3 +348,17 @@ def test_two_thousand_step_unroll_falls_back_and_draws_small():
     cells = viz.draw(loss, view="cells", max_nodes=None)
     assert len(re.findall(r"^\s*c_rnn_l0_t\d+ \[", cells.source, re.M)) == 2000
     assert "other steps" in cells.source               # the stacked fan-in is collapsed
+
+
+def test_drawing_after_a_plain_backward_warns_how_to_keep_the_graph():
+    w = mt.tensor([1.0], requires_grad=True, name="w")
+    loss = (w * 2.0).tanh().sum()
+    loss.backward()
+    with pytest.warns(viz.FreedGraphWarning, match="keep_grads=True"):
+        g = viz.draw(loss)
+    assert len(g.microtensor_trace.nodes) == 1
+    kept = (w * 2.0).tanh().sum()
+    kept.backward(keep_grads=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(viz.draw(kept).microtensor_trace.nodes) == 4

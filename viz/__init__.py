@@ -14,7 +14,7 @@ Example:
     >>> viz.draw(loss).microtensor_view
     'ops'
 """
-from .trace import Trace, TracedNode, magnitude, short, trace
+from .trace import FreedGraphWarning, Trace, TracedNode, magnitude, short, trace
 from .colors import ColorScale
 from .dot import GraphTooLargeWarning, NodeBudgetError, draw
 from .render import DotNotFoundError, dot_available, render
@@ -23,4 +23,4 @@ from .animate import animate_backward
 
 __all__ = ["draw", "render", "trace", "plot_gradient_flow", "animate_backward", "Trace",
            "TracedNode", "ColorScale", "NodeBudgetError", "GraphTooLargeWarning",
-           "DotNotFoundError", "dot_available", "magnitude", "short"]
+           "DotNotFoundError", "FreedGraphWarning", "dot_available", "magnitude", "short"]

@@ -21,6 +21,7 @@ Example:
 """
 import math
 import re
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -28,6 +29,10 @@ import numpy as np
 import microtensor as mt
 
 NORMS = ("l2", "maxabs")
+
+
+class FreedGraphWarning(UserWarning):
+    """The tensor's graph was released by a plain ``backward()``: there is nothing to draw."""
 
 # A time-step scope part: "t0", "t12".
 _STEP_PART = re.compile(r"^t(\d+)$")
@@ -271,6 +276,11 @@ def trace(root, norm="l2", params=None):
     roots = _roots_list(root)
     names = _param_names(params)
     records = mt.graph.walk(*roots)
+    freed = [r for r in roots if r.grad_fn is not None and r.grad_fn.freed and not r.grad_fn.inputs]
+    if freed:
+        warnings.warn("backward() already freed the graph behind this tensor, so only the tensor "
+                      "itself can be drawn: call loss.backward(keep_grads=True) to keep the graph "
+                      "and every intermediate gradient for drawing", FreedGraphWarning, stacklevel=3)
     root_ids = {id(r) for r in roots}
     by_id = {}
     scopes = {}

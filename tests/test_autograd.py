@@ -505,3 +505,24 @@ def test_scope_nesting_and_current_scope():
     with pytest.raises(ValueError):
         with mt.scope(""):
             pass
+
+
+def test_user_visible_gradients_are_plain_ndarrays():
+    # Whatever the backward pass uses internally (lazy or sparse gradients), hooks, mt.grad,
+    # .grad and the kept intermediate gradients are ordinary ndarrays of the right shape.
+    rng = np.random.default_rng(1)
+    W, x = f64(rng.standard_normal((3, 3))), f64(rng.standard_normal((4, 3)))
+    seen = []
+    W.register_hook(lambda g: seen.append(g))
+    h = (x @ W).tanh()
+    h2 = h @ W @ W.T
+    y = h2[0].sum() + h2[[1, 1, 3]].sum() + h2[h2.data > 0].sum()
+    grads = mt.grad(y, [W, x, h], retain_graph=True)
+    y.backward(keep_grads=True)
+    kept = [r.grad for r in mt.graph.walk(y) if r.tensor.requires_grad]
+    for g in list(grads) + seen + kept:
+        assert type(g) is np.ndarray
+    np.testing.assert_allclose(grads[0], W.grad)
+    np.testing.assert_allclose(grads[1], x.grad)
+    np.testing.assert_allclose(grads[2], h.grad)
+    assert mt.gradcheck(lambda W, x: ((x @ W).tanh() @ W @ W.T)[[1, 1, 3]].sum(), [W, x])

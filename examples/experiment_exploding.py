@@ -137,7 +137,16 @@ def main(argv=None):
     axes[0].axhline(args.max_norm, color="grey", ls=":", label="clip threshold")
     axes[0].set(yscale="log", xlabel="step", ylabel="global gradient norm (before clipping)",
                 title=f"tanh RNN, gain {args.gain:g}, T={args.length}")
-    axes[1].set(yscale="log", xlabel="step", ylabel="MSE loss", title="adding problem")
+    for name, (losses, _) in runs.items():
+        if len(losses) < args.steps or not np.isfinite(losses).all():
+            axes[1].annotate(f"{name}: diverged at step {len(losses) - 1}",
+                             (len(losses) - 1, 1e3), xytext=(0.3, 0.9), textcoords="axes fraction",
+                             arrowprops={"arrowstyle": "->"}, fontsize=8)
+    # Cap the loss axis: the diverging run reaches 1e30 and would flatten the other curve.
+    axes[1].set(yscale="log", xlabel="step", ylabel="MSE loss (axis capped at 1e3)",
+                title="adding problem", ylim=(None, 1e3))
+    axes[1].axhline(1 / 6, color="grey", ls=":", label="predict 1.0")
+    axes[1].legend(fontsize=8)
     axes[0].legend()
     fig.tight_layout()
     fig.savefig(out / "exploding.png", dpi=120)

@@ -78,7 +78,7 @@ def main(argv=None):
     parser.add_argument("--out", default="out/layernorm", help="folder for tables and plots")
     parser.add_argument("--length", type=int, default=50, help="sequence length T")
     parser.add_argument("--hidden", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])

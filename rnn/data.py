@@ -322,6 +322,11 @@ class SequenceData:
         lengths: ``(N,)`` valid lengths, or None when every sequence is ``T`` long.
         mask: ``(T, N)`` bool, True where a per-step target counts, or None (all count).
         per_step: True when ``targets`` has a time axis first (many-to-many).
+
+    Example:
+        >>> d = parity(6, length=4, seed=0)
+        >>> d.inputs.shape, d.targets.shape, len(d.subset(slice(0, 2)))
+        ((4, 6, 1), (6,), 2)
     """
     inputs: np.ndarray
     targets: np.ndarray
@@ -500,6 +505,11 @@ class Seq2SeqData:
         tgt_lengths: ``(N,)`` target lengths including ``<eos>``.
         src_vocab, tgt_vocab: :class:`CharVocab` with specials ``<pad>, <sos>, <eos>``.
         pairs: the ``(source, target)`` strings.
+
+    Example:
+        >>> d = reversal(5, seed=0)
+        >>> d.src.shape[1], d.tgt_vocab.decode(d.tgt_in[:, 0], skip_specials=True) == d.pairs[0][1]
+        (5, True)
     """
     src: np.ndarray
     src_lengths: np.ndarray

@@ -34,6 +34,7 @@ NORMS = ("l2", "maxabs")
 class FreedGraphWarning(UserWarning):
     """The tensor's graph was released by a plain ``backward()``: there is nothing to draw."""
 
+
 # A time-step scope part: "t0", "t12".
 _STEP_PART = re.compile(r"^t(\d+)$")
 

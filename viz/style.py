@@ -1,0 +1,198 @@
+"""How things look: labels, fills, tooltips, cluster styles, the legend, the empty graph.
+
+Shared by every view (:mod:`viz.views`), so that one picture speaks one visual language.
+
+Example:
+    >>> scope_label("t3"), scope_label("l0"), scope_label("reverse")
+    ('t = 3', 'layer 0', 'reverse')
+"""
+import html
+import math
+import re
+
+import graphviz
+
+from .colors import BAD_FILL, MASKED_FILL, NO_GRAD_FILL, ZERO_GRAD_FILL, font_color, interpolate
+from .trace import short, shape_text
+
+FONT = "Helvetica"
+UNREACHED_FILL = "#f7f7f7"    # animation: gradient not there yet
+UNREACHED_FONT = "#c0c0c0"
+
+
+def natural_key(text):
+    """Sort "l2" before "l10" and "t9" before "t10"."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
+
+
+def node_fill(node, scale, revealed=None):
+    """``(fillcolor, fontcolor)`` of a node from its gradient status."""
+    if revealed is not None and node.id not in revealed and node.status != "nograd":
+        return UNREACHED_FILL, UNREACHED_FONT
+    if node.status == "ok":
+        color = scale.color(node.grad_magnitude)
+        return color, font_color(color)
+    if node.status == "bad":
+        return BAD_FILL, "white"
+    if node.status == "zero":
+        return ZERO_GRAD_FILL, "black"
+    return NO_GRAD_FILL, "#555555"
+
+
+def grad_text(node):
+    if node.status == "nograd":
+        return "∇ none" if node.record.requires_grad else "no grad"
+    return f"∇ {short(node.grad_magnitude)}"
+
+
+def stats_text(stats):
+    low, mean, high = stats
+    return f"{short(low)} / {short(mean)} / {short(high)}"
+
+
+def node_tooltip(node, norm):
+    """Full statistics, shown by SVG viewers on hover."""
+    title = node.name or node.op or node.kind
+    lines = [f"#{node.id} {title}" + (f" = {node.op}" if node.op and node.name else ""),
+             f"kind: {node.kind}" + (f"   scope: {node.scope}" if node.scope else ""),
+             f"shape: {node.shape}   dtype: {node.dtype}",
+             f"value min/mean/max: {stats_text(node.value_stats)}"]
+    if node.status == "nograd":
+        lines.append("gradient: none" if node.record.requires_grad else "gradient: not required")
+    else:
+        lines.append(f"gradient L2 norm: {short(node.grad_l2)}   max-abs: {short(node.grad_maxabs)}")
+    if node.nonfinite_value:
+        lines.append("value holds NaN or Inf")
+    return "\\n".join(lines).replace('"', "'")
+
+
+def node_label(node, show, constants=""):
+    lines = []
+    if node.kind in ("op", "root") and node.op is not None:
+        head = node.op + constants
+        lines.append(f"{node.name} = {head}" if node.name and "name" in show else head)
+    elif node.kind == "detached":
+        lines.append(f"detached {node.name}" if node.name else "detached")
+    else:
+        lines.append(node.name or ("parameter" if node.kind == "param" else "input"))
+    if "shape" in show:
+        lines.append(shape_text(node.shape))
+    if "value" in show:
+        lines.append(f"val {stats_text(node.value_stats)}")
+    if "grad" in show:
+        lines.append(grad_text(node))
+    return "\\n".join(line.replace('"', "'") for line in lines)
+
+
+def const_text(node, tr):
+    values = [tr.by_id[i].const_value for i in node.inputs if tr.by_id[i].kind == "const"]
+    return f" [{', '.join(f'{v:g}' for v in values)}]" if values else ""
+
+
+def scope_label(part):
+    match = re.match(r"^t(\d+)$", part)
+    if match:
+        return f"t = {match.group(1)}"
+    match = re.match(r"^l(\d+)$", part)
+    if match:
+        return f"layer {match.group(1)}"
+    return part
+
+
+def cluster_name(path):
+    return "cluster_" + re.sub(r"[^A-Za-z0-9_]", "_", path)
+
+
+# Background of nested clusters by depth: model, layer, direction, step.
+_CLUSTER_FILLS = ("#f3f6fb", "#e9eff8", "#f6f3fb", "#fbfbf4", "#f4f4f4")
+
+
+def cluster_attrs(path, depth, masked=False):
+    part = path.rsplit("/", 1)[-1]
+    label = scope_label(part)
+    fill = _CLUSTER_FILLS[min(depth, len(_CLUSTER_FILLS) - 1)]
+    if re.match(r"^t\d+$", part):
+        fill = "#fafafa"
+        if masked:
+            fill = MASKED_FILL
+            label += " · masked (zero ∇h)"
+    return {"label": label, "style": "rounded,filled", "fillcolor": fill, "color": "#b0b0b0",
+            "fontname": FONT, "fontsize": "11", "labeljust": "l"}
+
+
+def legend_label(scale, norm, view, extra=None, title=None):
+    """The graph's HTML label: an optional title, the colour bar and the key to shapes and fills.
+
+    It is the graph label rather than a node so that it takes no rank and does not push the
+    drawing apart.
+    """
+    exps = list(range(scale.low_exp, scale.high_exp + 1))
+    if len(exps) > 13:
+        step = math.ceil(len(exps) / 13)
+        exps = exps[::step] + ([scale.high_exp] if exps[::step][-1] != scale.high_exp else [])
+    bar = "".join(f'<TD BGCOLOR="{interpolate((e - scale.low_exp) / (scale.high_exp - scale.low_exp))}"'
+                  f' WIDTH="40" HEIGHT="14" FIXEDSIZE="TRUE"></TD>' for e in exps)
+    ticks = "".join(f'<TD WIDTH="40" HEIGHT="16" FIXEDSIZE="TRUE"><FONT POINT-SIZE="9">1e{e}</FONT></TD>'
+                    for e in exps)
+    word = "L2 norm" if norm == "l2" else "max |entry|"
+
+    def row(inner):
+        return f'<TR><TD ALIGN="LEFT" BALIGN="LEFT">{inner}</TD></TR>'
+
+    def text(words, size=10, color="black", bold=False):
+        body = html.escape(words)
+        body = f"<B>{body}</B>" if bold else body
+        return f'<FONT POINT-SIZE="{size}" COLOR="{color}">{body}</FONT>'
+
+    def swatch(color, words, mark="■"):
+        # Coloured text marks rather than table cells: a nested table would be stretched to the
+        # legend's width and scatter the key.
+        return f'<FONT COLOR="{color}" POINT-SIZE="14">{mark}</FONT>{text(" " + words + "     ", 9)}'
+
+    rows = [row(text(title, 16))] if title else []
+    rows.append(row(text(f"gradient magnitude ∇ = {word} of dL/dx (log scale, shared by the whole "
+                         f"picture)", 10, bold=True)))
+    rows.append(row(f'<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="0" WIDTH="{40 * len(exps)}" '
+                    f'HEIGHT="30" FIXEDSIZE="TRUE"><TR>{bar}</TR>'
+                    f'<TR>{ticks}</TR></TABLE>'))
+    rows.append(row(swatch("#777777", "zero gradient (∇ 0)", "□")
+                    + swatch("#cfcfcf", "no gradient (input, constant, not reached)")
+                    + swatch(BAD_FILL, "NaN or Inf")))
+    if view == "ops":
+        key = ("rounded box = op (with its output) · bold box = parameter · "
+               "note = input · octagon = loss · dashed = cut by detach()")
+    elif view == "cells":
+        key = "one box per cell and time step, coloured by ∇ of its hidden state · dashed = detach()"
+    else:
+        key = "each layer/direction drawn once; its strip shows ∇ of the hidden state at every step"
+    rows.append(row(text(key, 9)))
+    if extra:
+        rows.append(row(text(extra, 9, color="#b00000")))
+    return ('<<TABLE ID="legend" TOOLTIP="legend" HREF="#legend" BORDER="1" COLOR="#999999" '
+            'CELLBORDER="0" CELLSPACING="1" CELLPADDING="3" '
+            f'BGCOLOR="white">{"".join(rows)}</TABLE>>')
+
+
+def new_graph(rankdir):
+    graph_attr = {"rankdir": rankdir, "fontname": FONT, "newrank": "true", "nodesep": "0.2",
+                  "ranksep": "0.3", "bgcolor": "white"}
+    return graphviz.Digraph("microtensor", graph_attr=graph_attr,
+                            node_attr={"fontname": FONT, "fontsize": "10", "margin": "0.06,0.03"},
+                            edge_attr={"arrowsize": "0.6", "color": "#666666", "fontname": FONT})
+
+
+def kept_node_attrs(n, scale, tr, show, revealed):
+    fill, fontc = node_fill(n, scale, revealed)
+    attrs = {"label": node_label(n, show, const_text(n, tr)), "fillcolor": fill, "fontcolor": fontc,
+             "tooltip": node_tooltip(n, tr.norm), "id": f"n{n.id}"}
+    if n.id in tr.roots:
+        attrs.update(shape="doubleoctagon" if n.record.tensor.size == 1 else "box",
+                     style="filled,bold", penwidth="2")
+    else:
+        attrs.update(shape="box", style="filled,dashed")
+    return attrs
+
+
+def family_label(family):
+    parts = family.split("/")
+    return " · ".join(scope_label(p) for p in parts)

@@ -206,3 +206,16 @@ def test_jupyter_display_hook_present():
     g = viz.draw(loss)
     assert hasattr(g, "_repr_mimebundle_") or hasattr(g, "_repr_svg_")
     assert isinstance(mt.graph.walk(loss), list)
+
+
+@needs_dot
+def test_gallery_pictures_build(tmp_path):
+    """Two of the gallery's pictures (the fast ones) build, and every picture the docs show exists."""
+    from viz import gallery
+    written = gallery._tbptt(str(tmp_path)) + gallery._masked(str(tmp_path))
+    assert [os.path.basename(p) for p in written] == ["tbptt_cut_ops.png", "lstm_lengths_masked_cells.png"]
+    for p in written:
+        assert open(p, "rb").read(4) == b"\x89PNG"
+    docs = open(os.path.join(ROOT, "docs", "viz.md"), encoding="utf-8").read()
+    for name in re.findall(r"gallery/([\w.]+\.(?:png|gif))", docs):
+        assert os.path.exists(os.path.join(ROOT, "docs", "gallery", name)), name

@@ -129,3 +129,36 @@ def test_comparisons_carry_no_gradient(compare, reference, data):
     assert not out.requires_grad and out.grad_fn is None
     # Against a Python number, too.
     np.testing.assert_array_equal(compare(ta, 0.0).data, reference(a, 0.0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stable_ops_survive_extreme_inputs(dtype):
+    # No overflow (a RuntimeWarning from microtensor is an error under pytest), no NaN/Inf.
+    x = mt.tensor(np.array([[1000.0, 0.0, -1000.0], [-1000.0, -1000.0, -1000.0]], dtype=dtype),
+                  requires_grad=True)
+    outputs = {
+        "softmax": x.softmax(axis=-1), "log_softmax": x.log_softmax(axis=-1),
+        "logsumexp": x.logsumexp(axis=-1), "sigmoid": x.sigmoid(), "softplus": x.softplus(),
+        "tanh": x.tanh(),
+    }
+    for name, out in outputs.items():
+        assert np.isfinite(out.data).all(), name
+        assert out.dtype == dtype, name
+    np.testing.assert_allclose(outputs["softmax"].data[0], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(outputs["softmax"].data[1], [1 / 3] * 3, rtol=1e-6)
+    np.testing.assert_allclose(outputs["log_softmax"].data[0], [0.0, -1000.0, -2000.0], rtol=1e-6)
+    np.testing.assert_allclose(outputs["logsumexp"].data, [1000.0, -1000.0 + np.log(3)], rtol=1e-6)
+    np.testing.assert_allclose(outputs["sigmoid"].data[0], [1.0, 0.5, 0.0])
+    np.testing.assert_allclose(outputs["softplus"].data[0], [1000.0, np.log(2), 0.0], rtol=1e-6)
+    total = sum(out.sum() for out in outputs.values())
+    total.backward()
+    assert np.isfinite(x.grad).all()
+
+
+def test_no_grad_works_as_a_decorator():
+    @mt.no_grad()
+    def infer(x):
+        return x * 2
+
+    assert not infer(mt.ones(2, requires_grad=True)).requires_grad
+    assert mt.is_grad_enabled()

@@ -32,11 +32,12 @@ def test_explicit_dtype():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_python_scalars_never_upcast(dtype):
     x = mt.tensor(np.array([0.5, -1.5, 2.0], dtype=dtype), requires_grad=True)
-    results = [x * 2.0, 2.0 * x, x + 1, 1 - x, x / 3, 3 / x, x ** 2, abs(x) ** 2.5, 2.0 ** x, x * np.float64(2.0), x * True,
+    results = [x * 2.0, 2.0 * x, x + 1, 1 - x, x / 3, 3 / x, x ** 2, abs(x) ** 2.5, 2.0 ** x,
+               x * np.float64(2.0), x * True,
                mt.maximum(x, 0.5), mt.minimum(x, 1), x.clip(-1, 1), x.clamp(min=0),
                mt.where(x > 0, x, 0), mt.where(x > 0, 0.0, x), mt.where(x > 0, x, 1),
                x.leaky_relu(0.2), x.softplus(), x.sigmoid(), x.mean(), x.var(), x.logsumexp(),
-               x.softmax(), x.log_softmax(), x.astype(dtype), abs(x), -x]
+               x.softmax(), x.log_softmax(), x.astype(dtype), abs(x), -x, np.float64(2.0) * x]
     for i, r in enumerate(results):
         assert r.dtype == dtype, f"result {i} is {r.dtype}"
     total = results[0]
@@ -52,10 +53,14 @@ def test_integer_tensors_stay_integer():
     assert i[1:].dtype == np.int64 and i.sum().dtype == np.int64
 
 
-def test_mixed_float_dtypes_follow_numpy():
-    a = mt.ones(2)
-    b = mt.ones(2, dtype="float64")
-    assert (a + b).dtype == np.float64
+def test_mixed_float_dtypes_follow_numpy_and_gradients_keep_each_dtype():
+    a = mt.ones(2, requires_grad=True)
+    b = mt.ones(2, dtype="float64", requires_grad=True)
+    y = a * b + a
+    assert y.dtype == np.float64
+    y.sum().backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+    np.testing.assert_array_equal(a.grad, [2.0, 2.0])
 
 
 @pytest.mark.parametrize("make", [

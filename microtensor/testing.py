@@ -102,6 +102,12 @@ def arrays(shape, domain=(-3.0, 3.0), unique=False, avoid=(), margin=0.1, dtype=
         # A grid `margin` apart: distinct values can never be closer than that.
         steps = int(np.floor((high - low) / margin))
         elements = st.integers(0, steps).map(lambda k: low + k * margin)
+        # The grid holds steps + 1 values (fewer with `avoid`): only shapes that fit are drawn.
+        if isinstance(shape, st.SearchStrategy):
+            shape = shape.filter(lambda s: int(np.prod(s)) <= steps + 1)
+        elif int(np.prod(shape)) > steps + 1:
+            raise ValueError(f"arrays: {int(np.prod(shape))} values pairwise {margin} apart do "
+                             f"not fit in {domain}: widen the domain or lower the margin")
         if avoid:
             elements = elements.filter(_far_from(avoid, margin))
     else:

@@ -79,6 +79,14 @@ def test_inputs_list_must_match_arity():
 def test_arrays_bad_domain():
     with pytest.raises(ValueError, match="low <= high"):
         arrays((2,), domain=(1, 0))
+    with pytest.raises(ValueError, match="do not fit in"):
+        arrays((100,), domain=(0, 1), unique=True)
+
+
+@settings(max_examples=20)
+@given(arrays(shapes(max_side=4), domain=(0, 1), unique=True))
+def test_unique_arrays_only_draw_shapes_that_fit(a):
+    assert a.size <= 11 and len(np.unique(a)) == a.size
 
 
 # ----- the check helpers catch wrong ops ---------------------------------------------------------

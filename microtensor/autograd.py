@@ -182,6 +182,119 @@ class IndexedGrad:
         return out
 
 
+class OuterGrad:
+    """A weight gradient kept as a sum of products ``sum_i lefts[i].T @ rights[i]``, computed late.
+
+    An unrolled RNN multiplies by the same weight at every step; each step's matmul backward
+    contributes ``x_t.T @ g_t``. Computing and adding T small products costs T GEMMs and T
+    full-size additions; keeping the factors and multiplying once, ``concat(x).T @ concat(g)``,
+    is one large GEMM. MatMul's backward returns one; the backward pass concatenates them,
+    passes them through ``transpose`` (``W.T`` in ``x @ W.T``) by swapping the factors, and turns
+    them into an ndarray (``to_dense``) before anything else sees them. Pending rows are bounded
+    (``max_pending``): past that, they are multiplied out into a partial sum.
+
+    Example:
+        >>> a, g = np.ones((2, 3), dtype=np.float32), np.ones((2, 4), dtype=np.float32)
+        >>> total = OuterGrad([a], [g])
+        >>> total.extend(OuterGrad([a], [g]))
+        >>> total.to_dense()[0]
+        array([4., 4., 4., 4.], dtype=float32)
+        >>> total.transpose((1, 0)).shape
+        (4, 3)
+    """
+
+    __slots__ = ("lefts", "rights", "partial", "pending")
+    max_pending = 1 << 23          # elements of pending factors (32 MB of float32)
+
+    def __init__(self, lefts, rights, partial=None):
+        self.lefts = lefts
+        self.rights = rights
+        self.partial = partial     # an ndarray holding terms already multiplied out, or None
+        self.pending = sum(x.size for x in lefts) + sum(x.size for x in rights)
+
+    @property
+    def shape(self):
+        return (self.lefts[0].shape[1], self.rights[0].shape[1])
+
+    @property
+    def dtype(self):
+        return self.rights[0].dtype
+
+    def astype(self, dtype):
+        return self.to_dense().astype(dtype)
+
+    def transpose(self, axes=(1, 0)):
+        """(sum_i L_i.T R_i).T = sum_i R_i.T L_i: swap the factors, nothing is computed."""
+        if tuple(int(x) for x in axes) == (0, 1):
+            return self
+        partial = None if self.partial is None else self.partial.T
+        return OuterGrad(self.rights, self.lefts, partial)
+
+    def copy(self):
+        """A new accumulator (own lists) with the same value."""
+        return OuterGrad(list(self.lefts), list(self.rights), self.partial)
+
+    def extend(self, other):
+        """self += other, in place (self must be an accumulator made by ``copy``)."""
+        self.lefts.extend(other.lefts)
+        self.rights.extend(other.rights)
+        self.pending += other.pending
+        if other.partial is not None:
+            self.partial = other.partial if self.partial is None else self.partial + other.partial
+        if self.pending > self.max_pending:
+            self.partial = self.to_dense()
+            self.lefts, self.rights, self.pending = [], [], 0
+
+    def to_dense(self):
+        """The gradient as a new ndarray: one GEMM over all pending terms."""
+        if not self.lefts:
+            return self.partial.copy()
+        if len(self.lefts) == 1:
+            out = self.lefts[0].T @ self.rights[0]
+        else:
+            out = np.concatenate(self.lefts).T @ np.concatenate(self.rights)
+        if self.partial is not None:
+            out += self.partial
+        return out
+
+
+def _accumulate(grads, owned, key, grad):
+    """grads[key] += grad, for ndarray, IndexedGrad and OuterGrad gradients, without a temporary
+    when the buffer is one this backward pass made (listed in ``owned``)."""
+    previous = grads.get(key)
+    kind = type(grad)
+    if previous is None:
+        if kind is IndexedGrad:
+            grads[key] = grad.to_dense()
+            owned.add(key)
+        elif kind is OuterGrad:
+            grads[key] = grad.copy()
+            owned.add(key)
+        else:
+            grads[key] = grad            # may alias `g` or another input's gradient: not owned
+        return
+    if type(previous) is OuterGrad:     # (always owned)
+        if kind is OuterGrad:
+            previous.extend(grad)
+            return
+        previous = grads[key] = previous.to_dense()
+    if kind is OuterGrad:
+        grad, kind = grad.to_dense(), np.ndarray
+    if kind is IndexedGrad:
+        if key not in owned:
+            previous = grads[key] = previous.copy()
+            owned.add(key)
+        grad.add_into(previous)
+    elif key in owned:
+        previous += grad                 # our own buffer: accumulate without a temporary
+    else:
+        # Out of place: `previous` may alias `g` or another input's gradient.
+        total = previous + grad
+        grads[key] = total
+        if type(total) is np.ndarray:   # (0-d operands give a NumPy scalar)
+            owned.add(key)
+
+
 def _backward_order(roots):
     """The tensors needing a gradient that are reachable from ``roots``, consumers first.
 
@@ -233,12 +346,18 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
         is_owned = key in owned
         if is_owned:
             owned.discard(key)
+        node = tensor._node
+        if type(g) is OuterGrad:
+            # Stay lazy only into a transpose (x @ W.T), whose backward swaps the factors.
+            if node is None or not node.fn._passes_outer_grad or tensor._hooks \
+                    or capture is not None or keep_grads or tensor._retains_grad:
+                g = g.to_dense()
         if tensor._hooks:
             for hook in tensor._hooks:
                 replaced = hook(g)
                 if replaced is not None:
                     g = np.asarray(replaced.data if hasattr(replaced, "data") else replaced)
-        node = tensor._node
+                    is_owned = False
         if node is None:
             if capture is not None:
                 if key in capture:
@@ -278,34 +397,12 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
                                  f"for input {index} of shape {data.shape}")
             if ig.dtype != data.dtype:
                 ig = ig.astype(data.dtype)
-            k = id(inp)
-            previous = grads.get(k)
-            if type(ig) is IndexedGrad:
-                if anomaly:
-                    _check_backward_anomaly(node, g, index, ig.values)
-                if previous is None:
-                    grads[k] = ig.to_dense()
-                    owned.add(k)
-                elif k in owned:
-                    ig.add_into(previous)
-                else:
-                    previous = previous.copy()
-                    ig.add_into(previous)
-                    grads[k] = previous
-                    owned.add(k)
-                continue
             if anomaly:
-                _check_backward_anomaly(node, g, index, ig)
-            if previous is None:
-                grads[k] = ig            # may alias `g` or another input's gradient: not owned
-            elif k in owned:
-                previous += ig           # our own buffer: accumulate without a temporary
-            else:
-                # Out of place: `previous` may alias `g` or another input's gradient.
-                total = previous + ig
-                grads[k] = total
-                if type(total) is np.ndarray:   # (0-d operands give a NumPy scalar)
-                    owned.add(k)
+                if type(ig) is OuterGrad:
+                    ig = ig.to_dense()
+                _check_backward_anomaly(node, g, index,
+                                        ig.values if type(ig) is IndexedGrad else ig)
+            _accumulate(grads, owned, id(inp), ig)
         if not retain_graph:
             ctx.release()
             node.freed = True

@@ -110,6 +110,8 @@ class Function:
     """
 
     name = None
+    # True only for ops whose backward accepts a lazy autograd.OuterGrad (transpose).
+    _passes_outer_grad = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -44,8 +44,9 @@ class Add(Function):
     def backward(ctx, grad):
         sa, sb = ctx.shapes
         need_a, need_b = ctx.needs_input_grad
-        return (unbroadcast(grad, sa) if need_a else None,
-                unbroadcast(grad, sb) if need_b else None)
+        shape = grad.shape                 # (checked here: most adds do not broadcast)
+        return ((grad if shape == sa else unbroadcast(grad, sa)) if need_a else None,
+                (grad if shape == sb else unbroadcast(grad, sb)) if need_b else None)
 
 
 class Sub(Function):

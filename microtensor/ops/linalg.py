@@ -1,9 +1,17 @@
 """Matrix multiplication with NumPy's rules (1-d operands, batched leading axes)."""
 import numpy as np
 
+from ..autograd import OuterGrad
 from ..errors import ShapeError
 from ..function import Function
 from .elementwise import unbroadcast
+
+
+def _weight_grad(a, grad):
+    """a.T @ grad, lazily when the dtypes agree (see autograd.OuterGrad)."""
+    if a.dtype != grad.dtype:
+        return a.T @ grad
+    return OuterGrad([a], [grad])
 
 
 class MatMul(Function):
@@ -33,13 +41,17 @@ class MatMul(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
+        # The weight-side gradient a.T @ grad is returned unevaluated (OuterGrad): when the
+        # same weight is used at every step of an unroll, the backward pass multiplies all the
+        # steps' factors in one GEMM instead of T small ones plus T additions.
         if a.ndim == 2 and b.ndim == 2:   # the common case, without reshaping
-            return (grad @ b.T if need_a else None, a.T @ grad if need_b else None)
+            return (grad @ b.T if need_a else None,
+                    _weight_grad(a, grad) if need_b else None)
         if a.ndim > 2 and b.ndim == 2:    # (..., K) @ (K, N): flatten the rows, two GEMMs
             rows_a = a.reshape(-1, a.shape[-1])
             rows_g = grad.reshape(-1, grad.shape[-1])
             return ((rows_g @ b.T).reshape(a.shape) if need_a else None,
-                    rows_a.T @ rows_g if need_b else None)
+                    _weight_grad(rows_a, rows_g) if need_b else None)
         # Promote 1-d operands to matrices, as NumPy does, then undo it.
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b

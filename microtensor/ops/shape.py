@@ -52,8 +52,13 @@ class Transpose(Function):
             raise ShapeError(f"transpose: axes {tuple(axes)} are not a permutation of the "
                              f"{a.ndim} axes of a tensor of shape {a.shape}")
         axes = tuple(int(x) % a.ndim for x in axes)
-        ctx.inverse = tuple(np.argsort(axes))
+        inverse = [0] * len(axes)          # (np.argsort on a tuple costs more than the op)
+        for position, axis in enumerate(axes):
+            inverse[axis] = position
+        ctx.inverse = tuple(inverse)
         return a.transpose(axes)
+
+    _passes_outer_grad = True      # a lazy weight gradient transposes by swapping its factors
 
     @staticmethod
     def backward(ctx, grad):
@@ -87,6 +92,14 @@ class Expand(Function):
 
 def _plain_index(index):
     """Turn tensors and lists inside an index into ndarrays; report whether it is 'advanced'."""
+    if type(index) is tuple:
+        for item in index:                 # the common x[:, a:b] / x[t]: nothing to convert
+            if type(item) is not slice and type(item) is not int:
+                break
+        else:
+            return index, False
+    elif type(index) is int or type(index) is slice:
+        return index, False
     items = index if isinstance(index, tuple) else (index,)
     converted, advanced = [], False
     for item in items:

@@ -1,0 +1,165 @@
+"""``python -m benchmarks``: run the whole suite and write ``benchmarks/results.md``.
+
+    python -m benchmarks                 # full run (about 10-20 minutes), writes benchmarks/results.md
+    python -m benchmarks --quick         # seconds: tiny sizes, writes to --out (default: a temp dir)
+    python -m benchmarks --only charlm   # one part: charlm, ops, scaling
+
+BLAS and PyTorch are limited to one thread (set before NumPy is imported), so every
+implementation is measured on one core with the same BLAS; times are process CPU time.
+"""
+import os
+
+# Before NumPy (and torch) load their thread pools: compare per-core work, on a shared machine.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import math  # noqa: E402
+import pathlib  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from . import charlm, op_overhead, scaling  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+#: Issue 7's targets: implementation -> {config: max ratio to NumPy}; None = every config.
+TIME_TARGETS = {"mt-fused": {None: 1.15},
+                "mt-explicit": {(32, 128, 64): 1.6, (64, 512, 64): 1.3}}
+MEMORY_TARGET = 1.5          # peak of a 1,000-step unroll / activations backward must keep
+LINEARITY_TARGET = 1.5       # max/min of the per-step cost over T
+
+
+def _target_for(name, config):
+    targets = TIME_TARGETS.get(name, {})
+    key = (config.batch, config.hidden, config.steps)
+    return targets.get(key, targets.get(None))
+
+
+def _verdict(value, limit):
+    if limit is None or math.isnan(value):
+        return ""
+    return f"<= {limit} **met**" if value <= limit else f"<= {limit} **MISSED**"
+
+
+def charlm_section(results, with_targets=True):
+    lines = ["## 1. Char-LSTM training step (forward + backward + SGD)", "",
+             "Embedding(65, 64) -> LSTM(64, H) -> Linear(H, 65) -> mean cross-entropy over B*T, "
+             "state carried, float32. Median CPU seconds per step over interleaved rounds; "
+             "ratio = median over rounds of (time / NumPy time in the same round).", "",
+             "| B, H, T | implementation | ms / step | tokens / s | ratio to NumPy | target |",
+             "|---|---|---:|---:|---:|---|"]
+    for config, timings, skipped in results:
+        cfg = f"{config.batch}, {config.hidden}, {config.steps}"
+        for name, t in timings.items():
+            tokens = config.batch * config.steps / t["seconds"]
+            lines.append(f"| {cfg} | {name} | {t['seconds'] * 1e3:.2f} | {tokens:,.0f} | "
+                         f"{t['ratio']:.2f} | "
+                         f"{_verdict(t['ratio'], _target_for(name, config)) if with_targets else ''} |")
+        for name, why in skipped.items():
+            lines.append(f"| {cfg} | {name} | skipped: {why} | | | |")
+    return lines
+
+
+def ops_section(rows):
+    lines = ["## 2. Per-op engine overhead", "",
+             "A chain `a = tanh(a * w + b)` repeated, summed, forward + backward, against the "
+             "same NumPy arithmetic written by hand (benchmarks/op_overhead.py).", "",
+             "| array | ops | microtensor us/op | NumPy us/op | overhead us/op | no-grad forward us/op | ratio |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['size']}x{r['size']} | {r['ops']} | {r['mt_us_per_op']:.1f} | "
+                     f"{r['np_us_per_op']:.1f} | {r['overhead_us_per_op']:.1f} | "
+                     f"{r['no_grad_fwd_us_per_op']:.1f} | {r['ratio']:.2f} |")
+    return lines
+
+
+def scaling_section(rows):
+    lines = ["## 3. Scaling with T: backward time and peak memory", "",
+             "One training step's forward and backward at B = {b}, H = {h}; peak = tracemalloc "
+             "peak of forward + backward; 'activations' = what the NumPy reference keeps for its "
+             "backward (x, 4 gates, h, c, tanh c, softmax).".format(b=rows[0]["batch"], h=rows[0]["hidden"]),
+             "", "| T | implementation | forward ms | backward ms | backward us / step | "
+             "peak MiB | peak / activations |", "|---:|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        backward = "—" if math.isnan(r["backward_s"]) else f"{r['backward_s'] * 1e3:.1f}"
+        per_step = "—" if math.isnan(r["backward_s"]) else f"{r['backward_us_per_step']:.0f}"
+        lines.append(f"| {r['steps']} | {r['name']} | {r['forward_s'] * 1e3:.1f} | {backward} | "
+                     f"{per_step} | {r['peak_bytes'] / 2**20:.1f} | {r['peak_ratio']:.2f} |")
+    names = sorted({r["name"] for r in rows})
+    lines += ["", "| implementation | per-step cost max/min over T (1 = linear) | "
+              f"peak / activations at T = 1000 (target <= {MEMORY_TARGET}) |", "|---|---:|---:|"]
+    for name in names:
+        lin = scaling.linearity(rows, name)
+        at_1000 = [r["peak_ratio"] for r in rows if r["name"] == name and r["steps"] == 1000]
+        mem = f"{at_1000[0]:.2f} {_verdict(at_1000[0], MEMORY_TARGET)}" if at_1000 else "(not run)"
+        lines.append(f"| {name} | {lin:.2f} {_verdict(lin, LINEARITY_TARGET)} | {mem} |")
+    return lines
+
+
+def header(args):
+    try:
+        import torch
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = "not installed"
+    return ["# Benchmark results", "",
+            f"Written by `python -m benchmarks{' --quick' if args.quick else ''}` on "
+            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. "
+            f"Python {platform.python_version()}, NumPy {np.__version__}, torch {torch_version}, "
+            f"{platform.machine()}, {os.cpu_count()} CPUs (shared with other jobs: the ratios, "
+            f"measured interleaved, are the result; absolute times are not). BLAS and torch on one "
+            f"thread; CPU time of this process.", ""]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: runs in seconds")
+    parser.add_argument("--out", default=None,
+                        help="directory for results.md (default: benchmarks/, or a temp dir with --quick)")
+    parser.add_argument("--only", choices=("charlm", "ops", "scaling"), action="append",
+                        help="run only these parts (repeatable)")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 5; quick 1)")
+    args = parser.parse_args(argv)
+    parts = set(args.only or ("charlm", "ops", "scaling"))
+    out_dir = pathlib.Path(args.out) if args.out else (
+        pathlib.Path(tempfile.mkdtemp(prefix="benchmarks-")) if args.quick else HERE)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = header(args)
+
+    if "charlm" in parts:
+        print("char-LSTM training step:")
+        if args.quick:
+            configs = [charlm.Config(2, 16, 8)]
+            results = charlm.run(configs, rounds=args.rounds or 1, min_seconds=0.0)
+        else:
+            configs = [charlm.Config(*c) for c in charlm.CONFIGS]
+            results = charlm.run(configs, rounds=args.rounds or 5, min_seconds=0.5)
+        lines += charlm_section(results, with_targets=not args.quick) + [""]
+    if "ops" in parts:
+        print("per-op overhead:")
+        rows = op_overhead.run(sizes=(8,) if args.quick else (8, 128), repeats=20 if args.quick else 100,
+                               rounds=1 if args.quick else 5, min_seconds=0.0 if args.quick else 0.3)
+        lines += ops_section(rows) + [""]
+    if "scaling" in parts:
+        print("scaling with T:")
+        if args.quick:
+            rows = scaling.run(steps_list=(10, 20), batch=2, hidden=8, repeats=1)
+        else:
+            rows = scaling.run()
+        lines += scaling_section(rows) + [""]
+
+    path = out_dir / "results.md"
+    temporary = path.with_suffix(".md.tmp")
+    temporary.write_text("\n".join(lines))
+    os.replace(temporary, path)          # atomic: a reader never sees half a file
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -129,6 +129,17 @@ def animate_backward(root, out, *, view="ops", max_frames=40, formats=("png", "g
 
     Raises:
         DotNotFoundError: Graphviz's ``dot`` is missing (frames are rendered with it).
+
+    Example:
+        >>> import tempfile
+        >>> import microtensor as mt
+        >>> w = mt.tensor([0.5], requires_grad=True, name="w")
+        >>> with mt.scope("rnn/l0/t0"):
+        ...     loss = (w * 2.0).tanh().sum()
+        >>> loss.backward(keep_grads=True)
+        >>> result = animate_backward(loss, tempfile.mkdtemp(), formats=("png",))
+        >>> [p.rsplit("/", 1)[-1] for p in result["frames"]]
+        ['frame_000.png', 'frame_001.png', 'frame_002.png', 'frame_003.png']
     """
     bad = [f for f in formats if f not in ("png", "gif", "html")]
     if bad:

@@ -87,7 +87,15 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run the command line; returns the exit status (0 ok, 2 bad arguments, 3 no ``dot``)."""
+    """Run the command line; returns the exit status (0 ok, 2 bad arguments, 3 no ``dot``).
+
+    Example:
+        >>> import os, tempfile
+        >>> main(["--cell", "rnn", "--steps", "2", "--view", "rolled",
+        ...       "--out", os.path.join(tempfile.mkdtemp(), "rnn.dot")])
+        wrote .../rnn.dot (rolled view)
+        0
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     show = tuple(s.strip() for s in args.show.split(",") if s.strip())

@@ -39,11 +39,35 @@ DEFAULT_MAX_NODES = 600
 
 
 class NodeBudgetError(ValueError):
-    """The graph has more nodes than ``max_nodes`` and no fallback view was allowed."""
+    """The graph has more nodes than ``max_nodes`` and no fallback view was allowed.
+
+    Example:
+        >>> import microtensor as mt
+        >>> x = mt.ones(2, requires_grad=True)
+        >>> try:
+        ...     draw((x * 2.0 * 3.0).sum(), max_nodes=2, fallback="raise")
+        ... except NodeBudgetError as error:
+        ...     print(str(error)[:46])
+        view='ops' would draw 4 nodes > max_nodes=2 an
+    """
 
 
 class GraphTooLargeWarning(UserWarning):
-    """Issued when :func:`draw` falls back to a coarser view because of ``max_nodes``."""
+    """Issued when :func:`draw` falls back to a coarser view because of ``max_nodes``.
+
+    Example:
+        >>> import warnings
+        >>> import microtensor as mt
+        >>> h = mt.ones(1, requires_grad=True)
+        >>> for t in range(3):
+        ...     with mt.scope(f"rnn/l0/t{t}"):
+        ...         h = (h * 0.5).tanh()
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     view = draw(h.sum(), max_nodes=5).microtensor_view
+        >>> view, caught[0].category.__name__
+        ('cells', 'GraphTooLargeWarning')
+    """
 
 
 def _view_range(tr, view, hidden):

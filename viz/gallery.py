@@ -112,7 +112,12 @@ PICTURES = (_ops_pictures, _bidirectional_cells, _vanishing, _tbptt, _masked, _a
 
 
 def build(out=DEFAULT_OUT):
-    """Write every gallery picture into ``out``; returns the paths written."""
+    """Write every gallery picture into ``out``; returns the paths written.
+
+    Example (takes a while, so not run as a doctest)::
+
+        paths = build("docs/gallery")
+    """
     os.makedirs(out, exist_ok=True)
     paths = []
     for make in PICTURES:

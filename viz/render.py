@@ -29,7 +29,13 @@ INSTALL_HINT = ("Graphviz's `dot` program was not found on PATH. Install Graphvi
 
 class DotNotFoundError(RuntimeError):
     """Graphviz's ``dot`` binary is missing; the message says how to install it and where the DOT
-    source was written instead (``.dot_path``)."""
+    source was written instead (``.dot_path``).
+
+    Example:
+        >>> error = DotNotFoundError("install Graphviz", "graph.dot")
+        >>> isinstance(error, RuntimeError), error.dot_path
+        (True, 'graph.dot')
+    """
 
     def __init__(self, message, dot_path=None):
         super().__init__(message)

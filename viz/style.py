@@ -21,12 +21,29 @@ UNREACHED_FONT = "#c0c0c0"
 
 
 def natural_key(text):
-    """Sort "l2" before "l10" and "t9" before "t10"."""
+    """Sort key putting "l2" before "l10" and "t9" before "t10".
+
+    Example:
+        >>> sorted(["t10", "t9", "t1"], key=natural_key)
+        ['t1', 't9', 't10']
+    """
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
 
 
 def node_fill(node, scale, revealed=None):
-    """``(fillcolor, fontcolor)`` of a node from its gradient status."""
+    """``(fillcolor, fontcolor)`` of a node from its gradient status (faded if not ``revealed``).
+
+    Example:
+        >>> import microtensor as mt
+        >>> from viz.trace import trace
+        >>> w = mt.tensor([3.0, 4.0], requires_grad=True, name="w")
+        >>> loss = (w * 2.0).sum()
+        >>> loss.backward(keep_grads=True)
+        >>> tr = trace(loss)
+        >>> from viz.colors import ColorScale
+        >>> node_fill(tr.by_id[0], ColorScale(1.0, 10.0))    # ∇w = [2, 2], L2 norm 2.83
+        ('#25858d', 'black')
+    """
     if revealed is not None and node.id not in revealed and node.status != "nograd":
         return UNREACHED_FILL, UNREACHED_FONT
     if node.status == "ok":
@@ -40,18 +57,47 @@ def node_fill(node, scale, revealed=None):
 
 
 def grad_text(node):
+    """``"∇ 2.8e+0"``, ``"∇ none"`` (requires grad, none kept) or ``"no grad"``.
+
+    Example:
+        >>> import microtensor as mt
+        >>> from viz.trace import trace
+        >>> w = mt.tensor([3.0, 4.0], requires_grad=True, name="w")
+        >>> loss = (w * 2.0).sum()
+        >>> loss.backward(keep_grads=True)
+        >>> tr = trace(loss)
+        >>> grad_text(tr.by_id[0])
+        '∇ 2.8e+0'
+    """
     if node.status == "nograd":
         return "∇ none" if node.record.requires_grad else "no grad"
     return f"∇ {short(node.grad_magnitude)}"
 
 
 def stats_text(stats):
+    """``(min, mean, max)`` in short notation.
+
+    Example:
+        >>> stats_text((-1.0, 0.5, 2.0))
+        '-1.0e+0 / 5.0e-1 / 2.0e+0'
+    """
     low, mean, high = stats
     return f"{short(low)} / {short(mean)} / {short(high)}"
 
 
 def node_tooltip(node, norm):
-    """Full statistics, shown by SVG viewers on hover."""
+    """Full statistics, shown by SVG viewers on hover (lines joined by DOT's ``\\n``).
+
+    Example:
+        >>> import microtensor as mt
+        >>> from viz.trace import trace
+        >>> w = mt.tensor([3.0, 4.0], requires_grad=True, name="w")
+        >>> loss = (w * 2.0).sum()
+        >>> loss.backward(keep_grads=True)
+        >>> tr = trace(loss)
+        >>> print(node_tooltip(tr.by_id[0], "l2").split("\\\\n")[-1])
+        gradient L2 norm: 2.8e+0   max-abs: 2.0e+0
+    """
     title = node.name or node.op or node.kind
     lines = [f"#{node.id} {title}" + (f" = {node.op}" if node.op and node.name else ""),
              f"kind: {node.kind}" + (f"   scope: {node.scope}" if node.scope else ""),
@@ -67,6 +113,20 @@ def node_tooltip(node, norm):
 
 
 def node_label(node, show, constants=""):
+    """The label: op (or name), then shape, value stats and gradient as ``show`` asks.
+
+    ``constants`` is appended to the op name (folded constant inputs, e.g. ``" [2]"``).
+
+    Example:
+        >>> import microtensor as mt
+        >>> from viz.trace import trace
+        >>> w = mt.tensor([3.0, 4.0], requires_grad=True, name="w")
+        >>> loss = (w * 2.0).sum()
+        >>> loss.backward(keep_grads=True)
+        >>> tr = trace(loss)
+        >>> print(node_label(tr.by_id[0], ("shape", "grad")))
+        w\\n2\\n∇ 2.8e+0
+    """
     lines = []
     if node.kind in ("op", "root") and node.op is not None:
         head = node.op + constants
@@ -85,11 +145,24 @@ def node_label(node, show, constants=""):
 
 
 def const_text(node, tr):
+    """The values of a node's folded constant inputs, e.g. ``" [2]"`` for ``w * 2.0``.
+
+    Example:
+        >>> import microtensor as mt
+        >>> from viz.trace import trace
+        >>> w = mt.tensor([3.0, 4.0], requires_grad=True, name="w")
+        >>> loss = (w * 2.0).sum()
+        >>> loss.backward(keep_grads=True)
+        >>> tr = trace(loss)
+        >>> const_text(tr.by_id[2], tr)
+        ' [2]'
+    """
     values = [tr.by_id[i].const_value for i in node.inputs if tr.by_id[i].kind == "const"]
     return f" [{', '.join(f'{v:g}' for v in values)}]" if values else ""
 
 
 def scope_label(part):
+    """A cluster's title for one scope part: ``"t3"`` -> ``"t = 3"``, ``"l0"`` -> ``"layer 0"``."""
     match = re.match(r"^t(\d+)$", part)
     if match:
         return f"t = {match.group(1)}"
@@ -100,6 +173,12 @@ def scope_label(part):
 
 
 def cluster_name(path):
+    """The Graphviz subgraph name of a scope path (must start with ``cluster``).
+
+    Example:
+        >>> cluster_name("lstm/l0/reverse/t3")
+        'cluster_lstm_l0_reverse_t3'
+    """
     return "cluster_" + re.sub(r"[^A-Za-z0-9_]", "_", path)
 
 
@@ -108,6 +187,12 @@ _CLUSTER_FILLS = ("#f3f6fb", "#e9eff8", "#f6f3fb", "#fbfbf4", "#f4f4f4")
 
 
 def cluster_attrs(path, depth, masked=False):
+    """Graph attributes of a scope cluster: title, nested background, grey when ``masked``.
+
+    Example:
+        >>> cluster_attrs("rnn/l0/t2", 2, masked=True)["label"]
+        't = 2 · masked (zero ∇h)'
+    """
     part = path.rsplit("/", 1)[-1]
     label = scope_label(part)
     fill = _CLUSTER_FILLS[min(depth, len(_CLUSTER_FILLS) - 1)]
@@ -125,6 +210,12 @@ def legend_label(scale, norm, view, extra=None, title=None):
 
     It is the graph label rather than a node so that it takes no rank and does not push the
     drawing apart.
+
+    Example:
+        >>> from viz.colors import ColorScale
+        >>> label = legend_label(ColorScale(1e-3, 1.0), "l2", "ops")
+        >>> label.startswith("<<TABLE ID=") and "1e-3" in label
+        True
     """
     exps = list(range(scale.low_exp, scale.high_exp + 1))
     if len(exps) > 13:
@@ -174,6 +265,12 @@ def legend_label(scale, norm, view, extra=None, title=None):
 
 
 def new_graph(rankdir):
+    """An empty ``graphviz.Digraph`` with the house fonts, spacing and edge style.
+
+    Example:
+        >>> new_graph("LR").graph_attr["rankdir"]
+        'LR'
+    """
     graph_attr = {"rankdir": rankdir, "fontname": FONT, "newrank": "true", "nodesep": "0.2",
                   "ranksep": "0.3", "bgcolor": "white"}
     return graphviz.Digraph("microtensor", graph_attr=graph_attr,
@@ -182,6 +279,19 @@ def new_graph(rankdir):
 
 
 def kept_node_attrs(n, scale, tr, show, revealed):
+    """Attributes of a node the cells/rolled views keep: the root (octagon) or a detached leaf.
+
+    Example:
+        >>> import microtensor as mt
+        >>> from viz.trace import trace
+        >>> w = mt.tensor([3.0, 4.0], requires_grad=True, name="w")
+        >>> loss = (w * 2.0).sum()
+        >>> loss.backward(keep_grads=True)
+        >>> tr = trace(loss)
+        >>> from viz.colors import ColorScale
+        >>> kept_node_attrs(tr.by_id[3], ColorScale(1.0, 10.0), tr, ("grad",), None)["shape"]
+        'doubleoctagon'
+    """
     fill, fontc = node_fill(n, scale, revealed)
     attrs = {"label": node_label(n, show, const_text(n, tr)), "fillcolor": fill, "fontcolor": fontc,
              "tooltip": node_tooltip(n, tr.norm), "id": f"n{n.id}"}
@@ -194,5 +304,11 @@ def kept_node_attrs(n, scale, tr, show, revealed):
 
 
 def family_label(family):
+    """A readable layer/direction title.
+
+    Example:
+        >>> family_label("lstm/l1/reverse")
+        'lstm · layer 1 · reverse'
+    """
     parts = family.split("/")
     return " · ".join(scope_label(p) for p in parts)

@@ -32,7 +32,19 @@ NORMS = ("l2", "maxabs")
 
 
 class FreedGraphWarning(UserWarning):
-    """The tensor's graph was released by a plain ``backward()``: there is nothing to draw."""
+    """The tensor's graph was released by a plain ``backward()``: there is nothing to draw.
+
+    Example:
+        >>> import warnings
+        >>> import microtensor as mt
+        >>> loss = (mt.ones(2, requires_grad=True) * 2.0).sum()
+        >>> loss.backward()
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     _ = trace(loss)
+        >>> caught[0].category is FreedGraphWarning
+        True
+    """
 
 
 # A time-step scope part: "t0", "t12".
@@ -134,6 +146,13 @@ class TracedNode:
         grad_l2, grad_maxabs: both sizes (for tooltips), or None.
         value_stats: ``(min, mean, max)`` of the data (NaN for an empty tensor).
         inputs: ids of the op's inputs (folded constants included).
+
+    Example:
+        >>> import microtensor as mt
+        >>> w = mt.tensor([1.0], requires_grad=True, name="w")
+        >>> node = trace((w * 3.0).sum()).by_id[0]
+        >>> node.kind, node.name, node.status
+        ('param', 'w', 'nograd')
     """
 
     __slots__ = ("id", "kind", "op", "name", "scope", "step", "cell", "shape", "dtype", "status",
@@ -174,6 +193,15 @@ class Trace:
         roots: ids of the tensors the trace started from.
         norm: ``"l2"`` or ``"maxabs"``.
         magnitude_range: ``(smallest, largest)`` finite non-zero gradient magnitude, or None.
+
+    Example:
+        >>> import microtensor as mt
+        >>> w = mt.tensor([1.0, -2.0], requires_grad=True, name="w")
+        >>> loss = (w * w).sum()
+        >>> loss.backward(keep_grads=True)
+        >>> tr = trace(loss)
+        >>> len(tr.nodes), tr.edges, tr.roots
+        (3, [(0, 1), (0, 1), (1, 2)], [2])
     """
 
     def __init__(self, nodes, by_id, edges, cuts, roots, norm):

@@ -52,7 +52,17 @@ def _family_order_edges(steps_by_family, first_node, add_edge):
 # views
 # ----------------------------------------------------------------------------------------------
 def hidden_states(tr, hidden):
-    """``{(family, t): TracedNode}`` of each step's hidden state (see rnn.diagnostics.step_states)."""
+    """``{(family, t): TracedNode}`` of each step's hidden state (see rnn.diagnostics.step_states).
+
+    Example:
+        >>> import microtensor as mt
+        >>> from viz.trace import trace
+        >>> h = mt.ones(1, requires_grad=True)
+        >>> with mt.scope("gru/l0/t0"):
+        ...     h = h.tanh(); h.name = "h"
+        >>> [(key, node.op) for key, node in hidden_states(trace(h.sum()), "h").items()]
+        [(('gru/l0', 0), 'tanh')]
+    """
     from rnn.diagnostics import step_states
     records = [n.record for n in tr.by_id.values()]
     return {key: tr.by_id[rec.id] for key, rec in step_states(records, name=hidden).items()}

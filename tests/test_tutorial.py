@@ -34,3 +34,6 @@ def test_every_tutorial_block_runs_in_order(tmp_path, monkeypatch):
         except Exception as error:  # keep the traceback (its line numbers are the tutorial's)
             error.add_note(f"in the docs/tutorial.md code block starting at line {line}")
             raise
+    # The pictures the tutorial promises were drawn (SVG with Graphviz's dot, else DOT source).
+    written = {p.stem for p in tmp_path.iterdir() if p.stat().st_size > 0}
+    assert {"unrolled_rnn", "unrolled_rnn_cells", "lstm_two_steps", "gradient_flow"} <= written

@@ -112,8 +112,9 @@ def hidden_grad_norms(loss, name="h", norm="l2"):
     states = step_states(mt.graph.walk(loss), name=name)
     if not states:
         raise ValueError("no time-step scopes found in this graph: run the model inside "
-                         "mt.scope('<name>/l0/t<k>') per step (rnn.RNN/LSTM/GRU do) and make sure "
-                         "backward() did not free the graph (use keep_grads=True)")
+                         "mt.scope('<name>/l0/t<k>') per step (rnn.RNN/LSTM/GRU do unless "
+                         "fused=True) and make sure backward() did not free the graph (use "
+                         "keep_grads=True)")
     records = list(states.values())
     grads = [r.tensor.grad if r.requires_grad else None for r in records]
     if any(g is None for g, r in zip(grads, records) if r.requires_grad) and loss.requires_grad:

@@ -22,7 +22,8 @@ from .trace import short, shape_text
 
 _STRIP_CELLS = 60             # most squares in a rolled view's strip (more steps share a square)
 NO_STEPS = ("view='cells' and view='rolled' need time-step scopes: run each step inside "
-            "mt.scope('<model>/l<k>/t<t>') (rnn.RNN/LSTM/GRU do); this graph has none, use view='ops'")
+            "mt.scope('<model>/l<k>/t<t>') (rnn.RNN/LSTM/GRU do, unless fused=True); this graph "
+            "has none, use view='ops'")
 
 
 def _cut_stubs(tr, add_node, add_edge):

@@ -345,6 +345,8 @@ def test_two_thousand_step_unroll_falls_back_and_draws_small():
     with pytest.warns(GraphTooLargeWarning, match="view='ops' would draw"):
         g = viz.draw(loss)
     assert g.microtensor_view == "rolled" and len(g.source) < 20000
+    strip = re.search(r"f_rnn_l0 \[label=<(.*?)> ", g.source).group(1)
+    assert strip.count("BGCOLOR=") == 59 and "(34 steps per square)" in strip   # ceil(2000 / 34)
     cells = viz.draw(loss, view="cells", max_nodes=None)
     assert len(re.findall(r"^\s*c_rnn_l0_t\d+ \[", cells.source, re.M)) == 2000
     assert "other steps" in cells.source               # the stacked fan-in is collapsed

@@ -71,7 +71,9 @@ def test_plot_gradient_flow_files_and_lines(tmp_path):
     np.testing.assert_allclose(lines[0].get_ydata(), hidden_grad_norms(rnn_loss)["rnn/l0"])
     assert fig.axes[0].get_yscale() == "log"
     assert open(tmp_path / "flow.png", "rb").read(4) == b"\x89PNG"
-    viz.plot_gradient_flow({"RNN": [1e-3, 1e-2, 0.0]}, out=tmp_path / "flow.svg")
+    back = viz.plot_gradient_flow({"RNN": [1e-3, 1e-2, 0.0]}, out=tmp_path / "flow.svg", distance=True)
+    line = back.axes[0].get_lines()[0]
+    assert list(line.get_xdata()) == [2, 1, 0] and np.isnan(line.get_ydata()[2])   # zero: a gap
     assert b"<svg" in (tmp_path / "flow.svg").read_bytes()
     with pytest.raises(ValueError, match=".png, .svg or .pdf"):
         viz.plot_gradient_flow({"x": [1.0]}, out=tmp_path / "flow.gif")

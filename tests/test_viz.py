@@ -364,3 +364,22 @@ def test_drawing_after_a_plain_backward_warns_how_to_keep_the_graph():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(viz.draw(kept).microtensor_trace.nodes) == 4
+
+
+def test_partially_masked_steps_are_labelled_from_a_mask_marker():
+    W = mt.tensor([[0.5]], dtype="float64", requires_grad=True, name="W")
+    h = mt.ones(2, 1, dtype="float64", name="h0")
+    lengths = np.array([3, 1])
+    for t in range(3):
+        with mt.scope(f"rnn/l0/t{t}"):
+            new = (h @ W).tanh()
+            new.name = "h"
+            keep = mt.tensor((t < lengths)[:, None], name="mask")          # (B, 1)
+            h = mt.where(keep, new, h)
+    loss = h.sum()
+    loss.backward(keep_grads=True)
+    src = viz.draw(loss).source
+    assert 'label="t = 1 · 1 of 2 sequences masked"' in src
+    assert 'label="t = 2 · 1 of 2 sequences masked"' in src and 'label="t = 0"' in src
+    cells = viz.draw(loss, view="cells").source
+    assert cells.count("1 of 2 sequences masked") == 2

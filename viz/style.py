@@ -186,12 +186,16 @@ def cluster_name(path):
 _CLUSTER_FILLS = ("#f3f6fb", "#e9eff8", "#f6f3fb", "#fbfbf4", "#f4f4f4")
 
 
-def cluster_attrs(path, depth, masked=False):
+def cluster_attrs(path, depth, masked=False, note=None):
     """Graph attributes of a scope cluster: title, nested background, grey when ``masked``.
+
+    ``note`` is appended to a time step's title (e.g. a partial mask).
 
     Example:
         >>> cluster_attrs("rnn/l0/t2", 2, masked=True)["label"]
         't = 2 · masked (zero ∇h)'
+        >>> cluster_attrs("rnn/l0/t2", 2, note="1 of 2 sequences masked")["label"]
+        't = 2 · 1 of 2 sequences masked'
     """
     part = path.rsplit("/", 1)[-1]
     label = scope_label(part)
@@ -201,6 +205,8 @@ def cluster_attrs(path, depth, masked=False):
         if masked:
             fill = MASKED_FILL
             label += " · masked (zero ∇h)"
+        elif note:
+            label += f" · {note}"
     return {"label": label, "style": "rounded,filled", "fillcolor": fill, "color": "#b0b0b0",
             "fontname": FONT, "fontsize": "11", "labeljust": "l"}
 

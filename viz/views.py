@@ -14,6 +14,7 @@ import math
 import re
 
 import graphviz
+import numpy as np
 
 from .colors import BAD_FILL, NO_GRAD_FILL, ZERO_GRAD_FILL
 from .style import (cluster_attrs, cluster_name, const_text, family_label, kept_node_attrs,
@@ -69,6 +70,36 @@ def hidden_states(tr, hidden):
     return {key: tr.by_id[rec.id] for key, rec in step_states(records, name=hidden).items()}
 
 
+def partial_masks(tr):
+    """``{(family, t): "k of B sequences masked"}`` for steps that mask some, not all, sequences.
+
+    Found from ``where(mask, new, old)`` ops whose condition is a boolean leaf named ``"mask"``
+    (the marker a layer gives its ``lengths`` mask); fully masked steps are found by their zero
+    gradient instead (:func:`_masked_cells`).
+
+    Example:
+        >>> import numpy as np
+        >>> import microtensor as mt
+        >>> from viz.trace import trace
+        >>> h = mt.ones(2, 1, requires_grad=True)
+        >>> with mt.scope("rnn/l0/t0"):
+        ...     h = mt.where(mt.tensor(np.array([[True], [False]]), name="mask"), h.tanh(), h)
+        >>> partial_masks(trace(h.sum()))
+        {('rnn/l0', 0): '1 of 2 sequences masked'}
+    """
+    notes = {}
+    for n in tr.nodes:
+        if n.op != "where" or n.step is None or tuple(n.step) in notes:
+            continue
+        cond = tr.by_id[n.inputs[0]]
+        data = cond.tensor.data
+        if cond.op is None and cond.name == "mask" and data.dtype == bool and data.size:
+            masked = int(data.size - np.count_nonzero(data))
+            if 0 < masked < data.size:
+                notes[tuple(n.step)] = f"{masked} of {data.size} sequences masked"
+    return notes
+
+
 def _masked_cells(tr, states):
     """Steps whose hidden state got an exactly-zero gradient (padding masked by ``lengths``)."""
     return {key for key, node in states.items() if node.status == "zero"}
@@ -98,6 +129,7 @@ def draw_ops(tr, g, scale, show, revealed, hidden, leaves=True):
     """
     states = hidden_states(tr, hidden) if tr.steps() else {}
     masked = _masked_cells(tr, states)
+    notes = partial_masks(tr)
     # Build the scope tree: path -> (subgraph, depth); nodes go into the deepest cluster.
     clusters = {}
     children = {}
@@ -109,9 +141,9 @@ def draw_ops(tr, g, scale, show, revealed, hidden, leaves=True):
             path = "/".join(parts[:i])
             if path not in clusters:
                 step = re.match(r"^t(\d+)$", parts[i - 1])
-                is_masked = bool(step) and ("/".join(parts[:i - 1]), int(step.group(1))) in masked
-                clusters[path] = graphviz.Digraph(cluster_name(path),
-                                                  graph_attr=cluster_attrs(path, i - 1, is_masked))
+                key = ("/".join(parts[:i - 1]), int(step.group(1))) if step else None
+                attrs = cluster_attrs(path, i - 1, key in masked, notes.get(key))
+                clusters[path] = graphviz.Digraph(cluster_name(path), graph_attr=attrs)
                 children.setdefault("/".join(parts[:i - 1]), []).append(path)
 
     def target(scope):
@@ -226,6 +258,7 @@ def draw_cells(tr, g, scale, show, revealed, hidden, leaves=True):
     if not states:
         raise ValueError(NO_STEPS)
     masked = _masked_cells(tr, states)
+    notes = partial_masks(tr)
     keep = set(tr.roots) | {n.id for n in tr.nodes if n.kind == "detached"}
 
     def unit_of(n):
@@ -254,6 +287,8 @@ def draw_cells(tr, g, scale, show, revealed, hidden, leaves=True):
                              else f"∇{hidden} none")
             if (family, t) in masked:
                 lines.append("masked")
+            elif (family, t) in notes:
+                lines.append(notes[(family, t)])
             col.node(name(("cell", family, t)), label="\\n".join(lines), shape="box",
                      style="rounded,filled" + (",dashed" if (family, t) in masked else ""),
                      fillcolor=fill, fontcolor=fontc, tooltip=node_tooltip(node, tr.norm),

@@ -85,7 +85,8 @@ def _constant(value, like):
         return make_tensor(np.asarray(value, dtype=dtype), False)
     if isinstance(value, (list, tuple)):
         from .tensor import tensor
-        return tensor(value)
+        # Like a number, a list follows a float tensor's dtype: `x32 + [1, 2]` stays float32.
+        return tensor(value, dtype=like.dtype if like is not None and like.dtype.kind == "f" else None)
     raise TypeError(f"op input must be a Tensor, an ndarray or a number, not {type(value).__name__}")
 
 

@@ -37,7 +37,8 @@ def test_python_scalars_never_upcast(dtype):
                mt.maximum(x, 0.5), mt.minimum(x, 1), x.clip(-1, 1), x.clamp(min=0),
                mt.where(x > 0, x, 0), mt.where(x > 0, 0.0, x), mt.where(x > 0, x, 1),
                x.leaky_relu(0.2), x.softplus(), x.sigmoid(), x.mean(), x.var(), x.logsumexp(),
-               x.softmax(), x.log_softmax(), x.astype(dtype), abs(x), -x, np.float64(2.0) * x]
+               x.softmax(), x.log_softmax(), x.astype(dtype), abs(x), -x, np.float64(2.0) * x,
+               x + [1, 2, 3], [1.0, 2.0, 3.0] * x]
     for i, r in enumerate(results):
         assert r.dtype == dtype, f"result {i} is {r.dtype}"
     total = results[0]

@@ -92,8 +92,9 @@ def programs(draw):
         elif kind == "binary":
             steps.append(("binary", draw(st.sampled_from(sorted(BINARY))),
                           draw(st.integers(0, pool_size - 1)), draw(st.integers(0, pool_size - 1))))
-        else:
-            steps.append(("matmul", None, draw(st.integers(0, pool_size - 1))))
+        else:   # the weight as right operand, transposed, or on the left of a transpose
+            steps.append(("matmul", draw(st.sampled_from(["x@w", "x@w.T", "(w@x.T).T"])),
+                          draw(st.integers(0, pool_size - 1))))
         pool_size += 1
     return leaves, weight, steps
 
@@ -113,9 +114,15 @@ def _run(lib, leaves, weight, steps):
         elif kind == "binary":
             out = BINARY[name][lib](pool[operands[0]], pool[operands[1]])
         else:
-            x = pool[operands[0]]
             # Matmul needs the last axis to be m: an (n, 1) operand is broadcast first.
-            out = x.expand(*_full(x, w[:1])) @ w
+            x = pool[operands[0]]
+            x = x.expand(*_full(x, w[:1]))
+            if name == "x@w":
+                out = x @ w
+            elif name == "x@w.T":
+                out = x @ w.T
+            else:
+                out = (w @ x.T).T
         if lib == 1:
             out.retain_grad()
         pool.append(out)

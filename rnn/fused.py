@@ -140,11 +140,16 @@ class LSTMSequence(mt.Function):
         carry = None                                          # (T, B, 1): True = padded step
         if mask is not None:
             carry = ~(mask[::-1] if reverse else mask)
-        w_hh_t = (w_hh * scale[:, None]).T                    # (H, 4H)
+        w_hh_scaled = w_hh * scale[:, None]                   # (4H, H)
+        w_hh_t = w_hh_scaled.T                                # (H, 4H)
+        # With few rows, OpenBLAS is 1.2-2x faster on (W @ h.T).T than on h @ W.T (the big
+        # operand read in its stored order); same numbers.
+        few_rows = B <= 128
         scratch = np.empty((B, H), dtype=dtype)
         for s in range(T):
             a = acts[s]                                       # (B, 4H)
-            a += hs[s] @ w_hh_t                               # one matmul for all four gates
+            # one matmul for all four gates
+            a += (w_hh_scaled @ hs[s].T).T if few_rows else hs[s] @ w_hh_t
             np.tanh(a, out=a)
             a *= scale
             a += shift                                        # i, f, o sigmoid; g tanh

@@ -7,6 +7,9 @@ from ..function import Function
 from .elementwise import unbroadcast
 
 
+_FEW_ROWS = 128      # up to this many rows, x @ W.T is computed as (W @ x.T).T (measured)
+
+
 def _weight_grad(a, grad):
     """a.T @ grad, lazily when the dtypes agree (see autograd.OuterGrad)."""
     if a.dtype != grad.dtype:
@@ -27,6 +30,12 @@ class MatMul(Function):
         if inner_a != inner_b:
             raise ShapeError(f"matmul: {a.shape} @ {b.shape}: inner dimensions {inner_a} != {inner_b}")
         ctx.save_for_backward(a, b)
+        if a.ndim == 2 and b.ndim == 2 and a.shape[0] <= _FEW_ROWS and b.flags.f_contiguous \
+                and not b.flags.c_contiguous:
+            # x @ W.T with few rows (an RNN step): OpenBLAS is 1.2-2x faster on W @ x.T, where
+            # the big operand is read in its stored order; the result is that product's
+            # transposed (F-ordered) view, the same numbers.
+            return (b.T @ a.T).T
         if a.ndim > 2 and b.ndim == 2:
             # (..., K) @ (K, N), e.g. a Linear layer over (T, B, K): one GEMM on the flattened
             # rows instead of NumPy's loop of small ones.

@@ -60,7 +60,7 @@ def _check_target(target, input_shape, op):
 
 def _gather_targets(target, ignore_index, num_classes, op):
     """Flat targets, the mask of rows that count, and the targets with ignored rows set to 0."""
-    flat = target.reshape(-1).astype(np.int64)
+    flat = target.reshape(-1).astype(np.int64, copy=False)
     keep = flat != ignore_index
     bad = keep & ((flat < 0) | (flat >= num_classes))
     if bad.any():
@@ -108,6 +108,16 @@ class CrossEntropy(Function):
         z, restore = _class_last(logits, op)
         num_classes = z.shape[1]
         keep, safe = _gather_targets(target, ignore_index, num_classes, op)
+        if weight is None and not label_smoothing and reduction == "mean" and keep.all():
+            # The common case (plain mean over all rows) without the weight machinery: the
+            # same arithmetic as below with w = 1, e = 0, in a third of the NumPy calls.
+            logp = _log_softmax_rows(z)                              # (M, C)
+            divisor = np.asarray(z.shape[0], dtype=logits.dtype)
+            ctx.save_for_backward(logp, safe)
+            ctx.restore, ctx.divisor, ctx.plain = restore, divisor, True
+            return np.asarray(-np.sum(logp[np.arange(z.shape[0]), safe]) / divisor,
+                              dtype=logits.dtype)
+        ctx.plain = False
         if weight is None:
             w = np.ones(num_classes, dtype=logits.dtype)
         else:
@@ -138,6 +148,12 @@ class CrossEntropy(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.plain:
+            logp, safe = ctx.saved_tensors
+            dz = np.exp(logp)                                         # softmax
+            dz[np.arange(dz.shape[0]), safe] -= 1
+            dz *= grad / ctx.divisor
+            return ctx.restore(dz), None
         logp, w, w_target, keep, safe = ctx.saved_tensors
         p = np.exp(logp)
         rows = np.arange(p.shape[0])

@@ -65,11 +65,60 @@ def charlm_section(results, with_targets=True):
     return lines
 
 
+WHY_MISSED = {
+    "mt-explicit": "Each explicit LSTM step is ~21 graph nodes (transposes, two matmuls, bias adds, "
+                   "four slices, four activations, the cell and hidden updates): the input "
+                   "projection runs per step instead of once for all steps, and every node costs "
+                   "~10 us of Python for forward + backward plus garbage-collector passes over "
+                   "the live graph. Fix: hoist `x @ W_ih.T` out of the time loop in the explicit "
+                   "layer (one node for all steps), and cheaper node records (one object per op).",
+    "mt-fused": "At B=1, T=25 the whole NumPy step is ~1 ms; the model around the fused LSTM "
+                "(embedding, linear and cross-entropy nodes, their backward, rnn layer checks, "
+                "the optimizer over 7 parameters) costs a fixed ~0.2 ms of Python. Fix: a fused "
+                "linear + cross-entropy head and a leaner layer wrapper.",
+}
+
+
+def profile_section(results, seconds=1.0, top=14):
+    """cProfile of one missed implementation per configuration: where its time goes."""
+    import cProfile
+    import io
+    import pstats
+    lines = []
+    for config, timings, _ in results:
+        for name, t in timings.items():
+            limit = _target_for(name, config)
+            if limit is None or t["ratio"] <= limit:
+                continue
+            impl = charlm.build_all(config, (name,))[name]
+            impl.step()
+            steps = min(100, max(2, int(seconds / t["seconds"])))
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(steps):
+                impl.step()
+            profiler.disable()
+            text = io.StringIO()
+            pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(top)
+            root = str(HERE.parent) + os.sep
+            body = [ln.replace(root, "") for ln in text.getvalue().splitlines() if ln.strip()]
+            body = body[-top - 1:]
+            lines += [f"### {name} at B={config.batch}, H={config.hidden}, T={config.steps}: "
+                      f"x{t['ratio']:.2f} (target <= {limit})", "", WHY_MISSED.get(name, ""), "",
+                      f"cProfile of {steps} training steps, by own time (the profiler itself "
+                      f"inflates Python-heavy rows):", "", "```", *body, "```", ""]
+    if lines:
+        lines = ["## Profiles of the missed time targets", "",
+                 "See docs/performance.md for the whole story.", ""] + lines
+    return lines
+
+
 def ops_section(rows):
     lines = ["## 2. Per-op engine overhead", "",
              "A chain `a = tanh(a * w + b)` repeated, summed, forward + backward, against the "
              "same NumPy arithmetic written by hand (benchmarks/op_overhead.py).", "",
-             "| array | ops | microtensor us/op | NumPy us/op | overhead us/op | no-grad forward us/op | ratio |",
+             "| array | ops | microtensor us/op | NumPy us/op | overhead us/op "
+             "| no-grad forward us/op | ratio |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['size']}x{r['size']} | {r['ops']} | {r['mt_us_per_op']:.1f} | "
@@ -140,6 +189,8 @@ def main(argv=None):
             configs = [charlm.Config(*c) for c in charlm.CONFIGS]
             results = charlm.run(configs, rounds=args.rounds or 5, min_seconds=0.5)
         lines += charlm_section(results, with_targets=not args.quick) + [""]
+        if not args.quick:
+            profiles = profile_section(results)
     if "ops" in parts:
         print("per-op overhead:")
         rows = op_overhead.run(sizes=(8,) if args.quick else (8, 128), repeats=20 if args.quick else 100,
@@ -153,6 +204,8 @@ def main(argv=None):
             rows = scaling.run()
         lines += scaling_section(rows) + [""]
 
+    if "charlm" in parts and not args.quick:
+        lines += profiles
     path = out_dir / "results.md"
     temporary = path.with_suffix(".md.tmp")
     temporary.write_text("\n".join(lines))

@@ -33,12 +33,12 @@ import numpy as np
 
 import microtensor as mt
 
+from .numpy_lstm import NumpyCharLSTM, init_params
+
 # CPU time of this process, not wall time: the benchmark machine is shared, and with BLAS and
 # torch limited to one thread (see benchmarks/__main__.py) CPU time is what an idle machine's
 # wall clock would show, with far less disturbance from neighbours.
 CLOCK = time.process_time
-
-from .numpy_lstm import NumpyCharLSTM, init_params
 
 VOCAB_SIZE = 65
 EMBED_SIZE = 64

@@ -12,6 +12,7 @@ Example:
     >>> x.grad
     array([2., 4., 6.], dtype=float32)
 """
+import functools
 from contextlib import contextmanager
 from operator import attrgetter
 
@@ -25,9 +26,39 @@ class _Mode:
     anomaly = False
 
 
-@contextmanager
-def set_grad_enabled(flag):
-    """Turn recording of the graph on or off inside the block.
+class _GradMode:
+    """Sets the grad mode inside a ``with`` block, or around every call of a decorated function.
+
+    Reentrant: the same object may be entered again (each exit restores what its enter saw).
+    """
+
+    def __init__(self, flag):
+        self.flag = bool(flag)
+        self._previous = []
+
+    def __enter__(self):
+        self._previous.append(_Mode.grad_enabled)
+        _Mode.grad_enabled = self.flag
+
+    def __exit__(self, *exc_info):
+        _Mode.grad_enabled = self._previous.pop()
+
+    def __call__(self, fn):
+        flag = self.flag
+
+        @functools.wraps(fn)
+        def with_grad_mode(*args, **kwargs):
+            with _GradMode(flag):
+                return fn(*args, **kwargs)
+        return with_grad_mode
+
+
+class set_grad_enabled(_GradMode):
+    """Turn recording of the graph on or off: inside a ``with`` block, or from now on.
+
+    As in PyTorch, the call itself sets the mode, so ``mt.set_grad_enabled(False)`` on its own
+    line turns recording off until ``mt.set_grad_enabled(True)``; used as a context manager the
+    previous mode comes back at the end of the block.
 
     Example:
         >>> import microtensor as mt
@@ -35,17 +66,28 @@ def set_grad_enabled(flag):
         >>> with mt.set_grad_enabled(False):
         ...     print((x * 2).requires_grad)
         False
+        >>> (x * 2).requires_grad
+        True
     """
-    previous = _Mode.grad_enabled
-    _Mode.grad_enabled = bool(flag)
-    try:
-        yield
-    finally:
-        _Mode.grad_enabled = previous
+
+    def __init__(self, flag):
+        super().__init__(flag)
+        self._before_call = _Mode.grad_enabled
+        _Mode.grad_enabled = self.flag
+
+    def __enter__(self):
+        # The mode was set by the call: the block restores what was there before it.
+        self._previous.append(self._before_call)
+        _Mode.grad_enabled = self.flag
+
+    def __call__(self, fn):
+        # As a decorator it only acts around calls (PyTorch does the same): undo the call's effect.
+        _Mode.grad_enabled = self._before_call
+        return super().__call__(fn)
 
 
 def no_grad():
-    """Context manager: ops inside record no graph (inference, optimizer updates).
+    """Context manager (or decorator): ops inside record no graph (inference, optimizer updates).
 
     Example:
         >>> import microtensor as mt
@@ -55,11 +97,11 @@ def no_grad():
         >>> y.requires_grad
         False
     """
-    return set_grad_enabled(False)
+    return _GradMode(False)
 
 
 def enable_grad():
-    """Context manager: record the graph again inside a ``no_grad()`` block.
+    """Context manager (or decorator): record the graph again inside a ``no_grad()`` block.
 
     Example:
         >>> import microtensor as mt
@@ -68,7 +110,7 @@ def enable_grad():
         ...     print((x * 2).requires_grad)
         True
     """
-    return set_grad_enabled(True)
+    return _GradMode(True)
 
 
 def is_grad_enabled():

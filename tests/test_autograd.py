@@ -194,6 +194,44 @@ def test_set_grad_enabled(flag):
     assert mt.is_grad_enabled()
 
 
+def test_set_grad_enabled_as_a_plain_call_like_pytorch():
+    x = f64([1.0])
+    try:
+        mt.set_grad_enabled(False)
+        assert not mt.is_grad_enabled() and not (x * 2).requires_grad
+    finally:
+        mt.set_grad_enabled(True)
+    assert mt.is_grad_enabled() and (x * 2).requires_grad
+
+
+def test_grad_modes_as_decorators_act_only_around_calls():
+    @mt.set_grad_enabled(False)
+    def frozen(x):
+        return x * 2
+
+    @mt.enable_grad()
+    def recorded(x):
+        return x * 2
+
+    assert mt.is_grad_enabled()              # decorating changed nothing
+    x = f64([1.0])
+    assert not frozen(x).requires_grad and mt.is_grad_enabled()
+    with mt.no_grad():
+        assert recorded(x).requires_grad
+        assert not mt.is_grad_enabled()
+
+
+def test_a_grad_mode_object_is_reentrant():
+    block = mt.no_grad()
+    with block:
+        with mt.enable_grad():
+            with block:
+                assert not mt.is_grad_enabled()
+            assert mt.is_grad_enabled()
+        assert not mt.is_grad_enabled()
+    assert mt.is_grad_enabled()
+
+
 def test_backward_of_a_tensor_without_graph_is_a_clear_error():
     x = f64([1.0])
     with mt.no_grad():

@@ -23,6 +23,7 @@ import numpy as np
 
 import microtensor as mt
 import rnn
+from rnn.cli import limit_blas_threads
 from rnn.data import adding_problem
 
 
@@ -100,6 +101,8 @@ def main(argv=None):
         args.length, args.hidden, args.steps, args.batch = 8, 8, 6, 8
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # The matrices are small: extra BLAS threads only fight over the (shared) cores.
+    limit_blas_threads(1)
 
     runs = {}
     # NumPy may overflow on the way to inf in the unclipped run: that is the point, not a bug.

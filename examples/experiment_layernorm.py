@@ -19,6 +19,7 @@ import numpy as np
 
 import microtensor as mt
 import rnn
+from rnn.cli import limit_blas_threads
 from rnn.data import adding_problem
 
 MODELS = {"LSTM": "LSTMCell", "LayerNorm-LSTM": "LayerNormLSTMCell"}
@@ -88,6 +89,8 @@ def main(argv=None):
         args.length, args.hidden, args.steps, args.batch, args.seeds, args.test_size = 6, 8, 4, 8, [0], 16
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # The matrices are small: extra BLAS threads only fight over the (shared) cores.
+    limit_blas_threads(1)
 
     results = {}
     for name, cell_name in MODELS.items():

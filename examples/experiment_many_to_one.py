@@ -22,6 +22,7 @@ import numpy as np
 
 import microtensor as mt
 import rnn
+from rnn.cli import limit_blas_threads
 from rnn.data import parity
 
 
@@ -51,6 +52,8 @@ def main(argv=None):
         args.max_length, args.hidden, args.steps, args.batch = 4, 8, 5, 16
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # The matrices are small: extra BLAS threads only fight over the (shared) cores.
+    limit_blas_threads(1)
 
     mt.manual_seed(args.seed)
     model = rnn.SequenceClassifier(1, args.hidden, 2, cell=args.cell, fused=True)

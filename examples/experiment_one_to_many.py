@@ -23,6 +23,7 @@ import numpy as np
 
 import microtensor as mt
 import rnn
+from rnn.cli import limit_blas_threads
 
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
          "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
@@ -84,6 +85,8 @@ def main(argv=None):
         args.count, args.hidden, args.steps = 4, 8, 5
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # The matrices are small: extra BLAS threads only fight over the (shared) cores.
+    limit_blas_threads(1)
 
     inputs, targets, alphabet = spelling_data(args.count)
     rows = []

@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 import microtensor as mt
+from rnn.cli import limit_blas_threads
 from rnn.data import dates, minibatches, reversal
 from rnn.seq2seq import Seq2Seq, sequence_accuracy
 
@@ -86,6 +87,8 @@ def main(argv=None):
         args.max_length = 6
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # The matrices are small: extra BLAS threads only fight over the (shared) cores.
+    limit_blas_threads(1)
 
     train, test = make_data(args)
     source_lengths = np.array([len(s) for s, _ in test.pairs])

@@ -24,6 +24,7 @@ import time
 
 import microtensor as mt
 import rnn
+from rnn.cli import limit_blas_threads
 from rnn.corpus import default_corpus, load_text, split_text
 from rnn.tbptt import TBPTTTrainer
 
@@ -71,6 +72,8 @@ def main(argv=None):
         args.train_chars, args.valid_chars = 5_000, 500
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # The matrices are small: extra BLAS threads only fight over the (shared) cores.
+    limit_blas_threads(1)
 
     if args.text:
         text, source = load_text(args.text), args.text

@@ -24,6 +24,7 @@ import numpy as np
 
 import microtensor as mt
 import rnn
+from rnn.cli import limit_blas_threads
 
 # "lstm_fb" is an LSTM whose forget gate's bias starts at --forget-bias (2 by default) instead of
 # PyTorch's near-zero initialisation, so that the cell path starts open (see docs/tutorial.md, 5).
@@ -216,6 +217,8 @@ def main(argv=None):
         args.plot_length = 10
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # The matrices are small: extra BLAS threads only fight over the (shared) cores.
+    limit_blas_threads(1)
     results = []
     for length in args.lengths:
         for cell in args.cells:

@@ -324,7 +324,7 @@ class Recurrent(mt.nn.Module):
                 new = cell(x[t], state[0] if single else state)
                 new = (new,) if single else tuple(new)
                 if mask is not None and not mask[t].all():
-                    keep = mt.tensor(mask[t])                  # (B, 1) bool
+                    keep = mt.tensor(mask[t], name="mask")     # (B, 1) bool; viz greys masked rows
                     out = mt.where(keep, new[0], mt.zeros_like(new[0]))
                     new = tuple(mt.where(keep, n, s) for n, s in zip(new, state))
                 else:

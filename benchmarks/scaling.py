@@ -95,7 +95,17 @@ def run(steps_list=DEFAULT_STEPS, batch=4, hidden=64, names=("numpy", "mt-explic
     return rows
 
 
-def linearity(rows, name, key="total_us_per_step"):
-    """max/min of the per-step cost over T for one implementation (1.0 = perfectly linear)."""
-    values = [r[key] for r in rows if r["name"] == name and not np.isnan(r[key])]
-    return max(values) / min(values) if values else float("nan")
+def growth_exponent(rows, name, key="total_us_per_step"):
+    """The k in time ~ T^k, fitted by least squares on log-log (1 = linear, 2 = quadratic).
+
+    Example:
+        >>> rows = [{"name": "a", "steps": t, "total_us_per_step": 5.0} for t in (10, 100, 1000)]
+        >>> round(growth_exponent(rows, "a"), 6)
+        1.0
+    """
+    points = [(r["steps"], r[key] * r["steps"]) for r in rows
+              if r["name"] == name and not np.isnan(r[key])]
+    if len(points) < 2:
+        return float("nan")
+    log_t, log_time = np.log([p[0] for p in points]), np.log([p[1] for p in points])
+    return float(np.polyfit(log_t, log_time, 1)[0])

@@ -97,10 +97,13 @@ class GraphRecord:
     ``id`` is its position in creation order among the walked tensors (stable across runs);
     ``op`` is None for a leaf; ``inputs`` are the ids of the op's inputs; ``tensor`` is the tensor
     itself (its ``.data`` and, after ``backward(keep_grads=True)``, its ``.grad``).
+    ``was_detached`` tells a leaf made by ``detach()`` (a truncated-BPTT cut); ``detached_source``
+    is the tensor it was cut from if that still exists (``detached_from`` is its id when it is
+    also part of this graph).
     """
 
     __slots__ = ("id", "tensor", "op", "inputs", "scope", "name", "shape", "dtype",
-                 "requires_grad", "is_leaf", "detached_from")
+                 "requires_grad", "is_leaf", "detached_from", "was_detached", "detached_source")
 
     def __repr__(self):
         return (f"GraphRecord(id={self.id}, op={self.op!r}, name={self.name!r}, "
@@ -176,6 +179,8 @@ def walk(*roots):
         r.requires_grad = t.requires_grad
         r.is_leaf = node is None
         source = t._detached_from() if t._detached_from is not None else None
+        r.was_detached = t._detached_from is not None
+        r.detached_source = source
         r.detached_from = ids.get(id(source)) if source is not None else None
         records.append(r)
     return records

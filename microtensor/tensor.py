@@ -147,6 +147,19 @@ class Tensor:
         return self._node is None
 
     @property
+    def scope(self):
+        """The scope path that was active when this tensor was made (``""`` outside any scope).
+
+        Example:
+            >>> import microtensor as mt
+            >>> with mt.scope("encoder"):
+            ...     h = mt.zeros(2)
+            >>> h.scope
+            'encoder'
+        """
+        return self._node.scope if self._node is not None else self._scope
+
+    @property
     def grad_fn(self):
         """The :class:`~microtensor.graph.Node` that made this tensor, or None for a leaf."""
         return self._node

@@ -334,9 +334,9 @@ def trace(root, norm="l2", params=None):
         n.inputs = rec.inputs
         n._value_stats = None
         n.const_value = None
-        # Reading the weak reference itself (not just GraphRecord.detached_from, which is None
-        # when the source is outside this graph) is what lets a truncated-BPTT cut show as a stub.
-        detached = getattr(t, "_detached_from", None) is not None
+        # was_detached (not just detached_from, which is None when the source is outside this
+        # graph) is what lets a truncated-BPTT cut show as a stub.
+        detached = rec.was_detached
         if id(t) in root_ids:
             n.kind = "root"
         elif not rec.is_leaf:
@@ -362,11 +362,11 @@ def trace(root, norm="l2", params=None):
         if source_id is not None:
             cuts.append((source_id, n.id, f"detach() of #{source_id}"))
             continue
-        source = n.tensor._detached_from()
+        source = n.record.detached_source
         if source is None:
             cuts.append((None, n.id, "detach() of a tensor that no longer exists"))
         else:
-            where = source.grad_fn.scope if source.grad_fn is not None else getattr(source, "_scope", "")
+            where = source.scope
             what = source.name or (source.grad_fn.op if source.grad_fn is not None else "tensor")
             cuts.append((None, n.id, f"detach() of {what}" + (f" in {where}" if where else "")
                          + " (outside this graph)"))

@@ -12,7 +12,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,viz,plot,progress]"
+	$(PY) -m pip install -q -e ".[dev,viz,plot,progress,threads]"
 	# PyTorch is only for the parity tests; without it they skip with a reason.
 	-$(PY) -m pip install -q "torch==2.13.0"
 	touch $@

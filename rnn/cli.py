@@ -220,37 +220,25 @@ def _load_checkpoint(path):
 
 
 def limit_blas_threads(n):
-    """Ask the loaded OpenBLAS library to use ``n`` threads; returns True if it could.
+    """Ask the BLAS library NumPy uses to run on ``n`` threads; returns True if it could.
 
     The recurrent matrices here are small (batch x hidden), so a BLAS call is over before extra
     threads pay for themselves; on a busy machine those threads even slow training down many
-    times. Linux-only (reads ``/proc/self/maps``); elsewhere, or without OpenBLAS, nothing
-    happens. ``OPENBLAS_NUM_THREADS`` set by the user takes precedence.
+    times. Uses threadpoolctl (the ``threads`` extra); without it nothing happens.
+    ``OPENBLAS_NUM_THREADS`` set by the user takes precedence.
 
     Example:
         >>> isinstance(limit_blas_threads(1), bool)
         True
     """
-    import ctypes
-    import re
-    if os.environ.get("OPENBLAS_NUM_THREADS") or not os.path.exists("/proc/self/maps"):
+    if os.environ.get("OPENBLAS_NUM_THREADS"):
         return False
-    with open("/proc/self/maps") as f:
-        libraries = sorted(set(re.findall(r"/\S*openblas\S*\.so\S*", f.read())))
-    done = False
-    for path in libraries:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for symbol in ("openblas_set_num_threads", "openblas_set_num_threads64_",
-                       "scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads"):
-            setter = getattr(lib, symbol, None)
-            if setter is not None:
-                setter(int(n))
-                done = True
-                break
-    return done
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return False
+    threadpool_limits(limits=int(n), user_api="blas")   # as a call (not a with-block) it stays
+    return True
 
 
 def _print_sample(title, text):

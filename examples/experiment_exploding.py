@@ -25,6 +25,7 @@ import microtensor as mt
 import rnn
 from rnn.cli import limit_blas_threads
 from rnn.data import adding_problem
+from _report import pyplot, write_table  # noqa: E402  (examples/ is on sys.path)
 
 
 class AddingRNN(mt.nn.Module):
@@ -122,16 +123,10 @@ def main(argv=None):
     for r in rows:
         lines.append(f"| {r['run']} | {r['steps_completed']} | {r['final_loss']:.4f} | "
                      f"{r['min_loss']:.4f} | {r['median_grad_norm']:.3g} | {r['max_grad_norm']:.3g} |")
-    table = "\n".join(lines)
-    (out / "exploding_summary.md").write_text(table + "\n", encoding="utf-8")
-    print(table)
+    write_table(out / "exploding_summary.md", lines)
 
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: tables written, plots skipped")
+    plt = pyplot()
+    if plt is None:
         return
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     for name, (losses, norms) in runs.items():

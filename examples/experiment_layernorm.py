@@ -21,6 +21,7 @@ import microtensor as mt
 import rnn
 from rnn.cli import limit_blas_threads
 from rnn.data import adding_problem
+from _report import pyplot, write_table  # noqa: E402  (examples/ is on sys.path)
 
 MODELS = {"LSTM": "LSTMCell", "LayerNorm-LSTM": "LayerNormLSTMCell"}
 BASELINE_MSE = 1 / 6   # always predicting 1.0: Var(U1 + U2) = 2/12
@@ -118,16 +119,10 @@ def main(argv=None):
         seconds = sum(results[name, s][2] for s in args.seeds)
         lines.append(f"| {name} | {np.mean(mses):.4f} | {', '.join(f'{m:.4f}' for m in mses)} | "
                      f"{', '.join(firsts)} | {seconds:.0f} |")
-    table = "\n".join(lines)
-    (out / "layernorm_summary.md").write_text(table + "\n", encoding="utf-8")
-    print(table)
+    write_table(out / "layernorm_summary.md", lines)
 
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: tables written, plots skipped")
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(6, 3.8))
     colors = {"LSTM": "tab:blue", "LayerNorm-LSTM": "tab:orange"}

@@ -24,6 +24,7 @@ import microtensor as mt
 import rnn
 from rnn.cli import limit_blas_threads
 from rnn.data import parity
+from _report import write_table  # noqa: E402  (examples/ is on sys.path)
 
 
 def evaluate(model, data):
@@ -89,9 +90,7 @@ def main(argv=None):
              "", "| length | " + " | ".join(str(n) for n in by_length) + " |",
              "|---" * (len(by_length) + 1) + "|",
              "| accuracy | " + " | ".join(f"{a:.2f}" for a in by_length.values()) + " |"]
-    table = "\n".join(lines)
-    (out / "many_to_one_summary.md").write_text(table + "\n", encoding="utf-8")
-    print(table)
+    write_table(out / "many_to_one_summary.md", lines)
     examples = ["".join(str(int(b)) for b in test.inputs[:test.lengths[j], j, 0]) for j in range(5)]
     for j, bits in enumerate(examples):
         print(f"  {bits:>{args.max_length}s} -> predicted {predictions[j]}, true {test.targets[j]}")

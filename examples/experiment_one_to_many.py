@@ -24,6 +24,7 @@ import numpy as np
 import microtensor as mt
 import rnn
 from rnn.cli import limit_blas_threads
+from _report import write_table  # noqa: E402  (examples/ is on sys.path)
 
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
          "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
@@ -109,9 +110,7 @@ def main(argv=None):
     for feed, loss, chars, words, seconds in rows:
         reached = "reached" if words >= args.target else "NOT reached"
         lines.append(f"| {feed} | {loss:.4f} | {chars:.3f} | {words:.3f} | {reached} | {seconds:.0f} |")
-    table = "\n".join(lines)
-    (out / "one_to_many_summary.md").write_text(table + "\n", encoding="utf-8")
-    print(table)
+    write_table(out / "one_to_many_summary.md", lines)
 
 
 if __name__ == "__main__":

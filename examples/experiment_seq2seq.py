@@ -25,6 +25,7 @@ import microtensor as mt
 from rnn.cli import limit_blas_threads
 from rnn.data import dates, minibatches, reversal
 from rnn.seq2seq import Seq2Seq, sequence_accuracy
+from _report import pyplot, write_table  # noqa: E402  (examples/ is on sys.path)
 
 MODELS = {"attention": "additive", "no attention": None}
 
@@ -121,21 +122,15 @@ def main(argv=None):
         cells = [f"{correct[(source_lengths >= lo) & (source_lengths <= hi)].mean():.2f}"
                  for lo, hi in groups]
         lines.append(f"| {name} | {correct.mean():.3f} | " + " | ".join(cells) + f" | {seconds:.0f} |")
-    table = "\n".join(lines)
-    (out / "seq2seq_summary.md").write_text(table + "\n", encoding="utf-8")
-    print(table)
+    write_table(out / "seq2seq_summary.md", lines)
     _, ids, _, _, _ = results["attention"]
     for j in range(min(6, len(test))):
         got = test.tgt_vocab.decode(ids[:, j], skip_specials=True)
         src, want = test.pairs[j]
         print(f"  {src:>24} -> {got:<14} {'ok' if got == want else 'expected ' + want}")
 
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: tables written, plots skipped")
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for name, (correct, *_rest) in results.items():

@@ -27,6 +27,7 @@ import rnn
 from rnn.cli import limit_blas_threads
 from rnn.corpus import default_corpus, load_text, split_text
 from rnn.tbptt import TBPTTTrainer
+from _report import pyplot, write_table  # noqa: E402  (examples/ is on sys.path)
 
 
 def run(k, train_ids, valid_ids, vocab, args):
@@ -103,16 +104,10 @@ def main(argv=None):
     for k, (points, updates) in curves.items():
         lines.append(f"| {k} | {updates} | {points[-1][1]:,} | {points[-1][2]:.3f} | "
                      f"{min(p[2] for p in points):.3f} |")
-    table = "\n".join(lines)
-    (out / "tbptt_summary.md").write_text(table + "\n", encoding="utf-8")
-    print(table)
+    write_table(out / "tbptt_summary.md", lines)
 
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: tables written, plots skipped")
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for k, (points, _) in curves.items():

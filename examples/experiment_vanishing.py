@@ -25,6 +25,7 @@ import numpy as np
 import microtensor as mt
 import rnn
 from rnn.cli import limit_blas_threads
+from _report import pyplot, write_table  # noqa: E402  (examples/ is on sys.path)
 
 # "lstm_fb" is an LSTM whose forget gate's bias starts at --forget-bias (2 by default) instead of
 # PyTorch's near-zero initialisation, so that the cell path starts open (see docs/tutorial.md, 5).
@@ -155,16 +156,10 @@ def write_outputs(results, args, out):
     for cell in args.cells:
         row = {r["length"]: r["accuracy"] for r in results if r["cell"] == cell}
         lines.append(f"| {cell} | " + " | ".join(f"{row[n]:.2f}" for n in lengths) + " |")
-    table = "\n".join(lines)
-    (out / "vanishing_accuracy.md").write_text(table + "\n", encoding="utf-8")
     print(f"\naccuracy on {args.test_size} held-out sequences (chance {1 / args.symbols:.2f}):")
-    print(table)
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: tables written, plots skipped")
+    write_table(out / "vanishing_accuracy.md", lines)
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for cell in args.cells:

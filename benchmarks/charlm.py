@@ -453,7 +453,7 @@ def run(configs=CONFIGS, rounds=5, min_seconds=0.2, names=tuple(IMPLEMENTATIONS)
         check_agreement(impls)
         timings = time_interleaved(impls, rounds=rounds, min_seconds=min_seconds)
         for name, t in timings.items():
-            log(f"  {config}  {name:12s} {t['seconds'] * 1e3:9.2f} ms/step  "
+            log(f"  {config}  {name:14s} {t['seconds'] * 1e3:9.2f} ms/step  "
                 f"{config.batch * config.steps / t['seconds']:10.0f} tok/s  x{t['ratio']:.2f}")
         results.append((config, timings, skipped))
     return results

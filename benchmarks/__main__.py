@@ -140,13 +140,19 @@ def scaling_section(rows):
         lines.append(f"| {r['steps']} | {r['name']} | {r['forward_s'] * 1e3:.1f} | {backward} | "
                      f"{per_step} | {r['peak_bytes'] / 2**20:.1f} | {r['peak_ratio']:.2f} |")
     names = sorted({r["name"] for r in rows})
-    lines += ["", "| implementation | exponent k of forward+backward time ~ T^k (1 = linear) | "
-              f"peak / activations at T = 1000 (target <= {MEMORY_TARGET}) |", "|---|---:|---:|"]
+    lines += ["", "Growth exponents k (quantity ~ T^k fitted over all T; 1 = linear, 2 = quadratic):",
+              "", "| implementation | backward time k | peak memory k | forward + backward time k | "
+              f"peak / activations at T = 1000 (target <= {MEMORY_TARGET}) |", "|---|---:|---:|---:|---:|"]
     for name in names:
-        lin = scaling.growth_exponent(rows, name)
+        backward = scaling.growth_exponent(rows, name, "backward_us_per_step")
+        memory = scaling.growth_exponent(rows, name, "peak_bytes_per_step")
+        total = scaling.growth_exponent(rows, name)
         at_1000 = [r["peak_ratio"] for r in rows if r["name"] == name and r["steps"] == 1000]
         mem = f"{at_1000[0]:.2f} {_verdict(at_1000[0], MEMORY_TARGET)}" if at_1000 else "(not run)"
-        lines.append(f"| {name} | {lin:.2f} {_verdict(lin, LINEARITY_TARGET)} | {mem} |")
+        backward_text = "—" if math.isnan(backward) else \
+            f"{backward:.2f} {_verdict(backward, LINEARITY_TARGET)}"
+        lines.append(f"| {name} | {backward_text} | {memory:.2f} {_verdict(memory, LINEARITY_TARGET)} | "
+                     f"{total:.2f} | {mem} |")
     lines += ["", MEMORY_NOTE]
     return lines
 

@@ -86,7 +86,8 @@ def run(steps_list=DEFAULT_STEPS, batch=4, hidden=64, names=("numpy", "mt-explic
                    "forward_s": forward, "backward_s": backward,
                    "backward_us_per_step": backward / steps * 1e6,
                    "total_us_per_step": (forward + (0 if np.isnan(backward) else backward)) / steps * 1e6,
-                   "peak_bytes": peak, "activation_bytes": kept, "peak_ratio": peak / kept}
+                   "peak_bytes": peak, "peak_bytes_per_step": peak / steps,
+                   "activation_bytes": kept, "peak_ratio": peak / kept}
             rows.append(row)
             if log:
                 log(f"  T={steps:6d} {name:12s} fwd {forward * 1e3:8.1f} ms  bwd {backward * 1e3:8.1f} ms "

@@ -16,8 +16,8 @@ from .tensor import Tensor, tensor  # must come first: the ops import it
 from .errors import (AnomalyError, GradcheckError, GraphFreedError, MicrotensorError,
                      ShapeError)
 from .function import Context, Function
-from .autograd import (detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad,
-                       set_grad_enabled)
+from .autograd import (IndexedGrad, detect_anomaly, enable_grad, grad, is_grad_enabled,
+                       no_grad, set_grad_enabled)
 from .graph import current_scope, scope
 from . import graph
 from .creation import (arange, eye, full, get_rng, manual_seed, ones, ones_like, rand, randn,
@@ -29,12 +29,11 @@ from .ops.reduce import log_softmax, logsumexp, max, mean, min, softmax, sum, va
 from .ops.shape import (cat, chunk, expand, flatten, permute, reshape, split, squeeze, stack,
                         transpose, unsqueeze)
 from .gradcheck import gradcheck
+from . import nn, optim
+from .serialize import CheckpointError, load, save
 
 float32 = np.float32
 float64 = np.float64
 clamp = clip
 
 __version__ = "0.1.0"
-from . import nn
-from . import optim
-from .serialize import load, save

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import autograd
 from .autograd import _Mode
-from .errors import GraphFreedError, ShapeError
+from .errors import GraphFreedError, MicrotensorError
 from .graph import Node, _ScopeState
 from .tensor import Tensor, _DEFAULT_FLOAT, make_tensor
 
@@ -149,11 +149,14 @@ class Function:
         ctx.needs_input_grad = needs
         try:
             out = cls.forward(ctx, *arrays, **attrs)
-        except ShapeError:
+        except MicrotensorError:
             raise
         except ValueError as error:
+            # Built-in ops raise ShapeError themselves. Any other ValueError (a NumPy error inside
+            # a user's op, a bad argument) keeps its type but names the op and every operand.
             shapes = ", ".join(str(a.shape) for a in arrays)
-            raise ShapeError(f"{cls.name}: operands of shapes {shapes}: {error}") from None
+            error.args = (f"{cls.name} (operands of shapes {shapes}): {error}",) + error.args[1:]
+            raise
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if _Mode.anomaly:

@@ -134,18 +134,25 @@ def test_backward_without_gradient_needs_a_scalar():
     assert "scalar" in message and "(2,)" in message and "gradient=" in message
 
 
-def test_user_op_value_error_becomes_shape_error_naming_op_and_shapes():
+def test_user_op_value_error_names_op_and_shapes_and_keeps_its_type():
     class Picky(mt.Function):
         @staticmethod
-        def forward(ctx, a, b):
+        def forward(ctx, a, b, mode="dot"):
+            if mode != "dot":
+                raise ValueError(f"unknown mode {mode!r}")
             return np.dot(a, b)
 
         @staticmethod
         def backward(ctx, grad):
             return None, None
 
-    message = _message(lambda: Picky.apply(mt.ones(2, 3), mt.ones(2, 3)))
-    assert message.startswith("picky: operands of shapes (2, 3), (2, 3): ")
+    message = _message(lambda: Picky.apply(mt.ones(2, 3), mt.ones(2, 3)), ValueError)
+    assert message.startswith("picky (operands of shapes (2, 3), (2, 3)): shapes (2,3) and (2,3)")
+    # A bad argument is not a shape problem: it stays a plain ValueError.
+    with pytest.raises(ValueError) as caught:
+        Picky.apply(mt.ones(2, 3), mt.ones(3, 2), mode="cross")
+    assert type(caught.value) is ValueError
+    assert str(caught.value) == "picky (operands of shapes (2, 3), (3, 2)): unknown mode 'cross'"
 
 
 def test_freed_graph_message():

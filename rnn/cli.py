@@ -174,8 +174,8 @@ def build_parser():
     demo.add_argument("--seed", type=int, default=0, help="random seed")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.add_argument("--threads", type=_non_negative_int, default=1,
-                       help="BLAS threads (small recurrent matrices run fastest on one; "
-                            "0: leave the library's default)")
+                      help="BLAS threads (small recurrent matrices run fastest on one; "
+                           "0: leave the library's default)")
     return parser
 
 
@@ -402,8 +402,8 @@ def _demo_pictures(model, untrained_state, valid_text, out, quick):
             loss.backward(keep_grads=True)
             title = (f"{model.cell.upper()} unrolled over {steps} characters "
                      f"{valid_text[:steps]!r}: every node coloured by |dL/d node|")
-            files[f"graph ({view} view)"] = _render(viz, loss, os.path.join(out, name), view,
-                                                     model, title)
+            path = os.path.join(out, name)
+            files[f"graph ({view} view)"] = _render(viz, loss, path, view, model, title)
             model.zero_grad()
         # 2. ||dL/dh_t|| over a longer unroll: trained vs untrained weights.
         steps = 20 if quick else 60

@@ -262,9 +262,10 @@ class OneToMany(mt.nn.Module):
         outputs = []
         step_input = x
         for t in range(steps):
+            h = step_input                                              # input of layer 0
             for k, cell in enumerate(self.cells):
                 with mt.scope(f"{self.name}/l{k}/t{t}"):
-                    states[k] = cell(step_input if k == 0 else h, states[k])
+                    states[k] = cell(h, states[k])
                     h = states[k][0] if isinstance(states[k], tuple) else states[k]
             with mt.scope(f"{self.name}/head/t{t}"):
                 y = self.head(h)                                        # (B, output_size)

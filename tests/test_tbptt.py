@@ -174,6 +174,7 @@ def make_run(tmp_path, seed=1, **kwargs):
 def assert_same_run(a, b):
     for (name, p), (_, q) in zip(a.model.named_parameters(), b.model.named_parameters()):
         np.testing.assert_array_equal(p.data, q.data, err_msg=name)
+
     def without_timing(history):
         return [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in history]
     assert without_timing(a.history) == without_timing(b.history)

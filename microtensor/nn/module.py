@@ -353,8 +353,10 @@ class Module:
             >>> try:
             ...     layer.load_state_dict({"weight": np.ones((2, 2)), "scale": np.ones(1)})
             ... except mt.nn.StateDictError as e:
-            ...     print(e)
-            load_state_dict for Linear: missing keys: bias | unexpected keys: scale | shape mismatches: weight: checkpoint (2, 2) vs model (1, 2)
+            ...     print(str(e).replace(" | ", "\\n"))
+            load_state_dict for Linear: missing keys: bias
+            unexpected keys: scale
+            shape mismatches: weight: checkpoint (2, 2) vs model (1, 2)
         """
         own = dict(self.named_parameters())
         own_buffers = dict(self.named_buffers())

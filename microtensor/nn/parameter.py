@@ -1,6 +1,4 @@
 """``Parameter``: a tensor that a ``Module`` registers as learnable."""
-import numpy as np
-
 from ..tensor import Tensor, _to_array
 
 
@@ -8,7 +6,7 @@ class Parameter(Tensor):
     """A leaf tensor with ``requires_grad=True`` that modules collect in ``parameters()``.
 
     Example:
-        >>> import microtensor as mt
+        >>> import numpy as np, microtensor as mt
         >>> p = mt.nn.Parameter(np.zeros((2, 3)))
         >>> p.requires_grad, p.shape
         (True, (2, 3))

@@ -29,7 +29,7 @@ def _broadcast_error(name, symbol, a, b):
 
 
 class Add(Function):
-    """a + b."""
+    """a + b. Example: ``x + y``."""
     name = "add"
 
     @staticmethod
@@ -50,7 +50,7 @@ class Add(Function):
 
 
 class Sub(Function):
-    """a - b."""
+    """a - b. Example: ``x - y``."""
     name = "sub"
 
     @staticmethod
@@ -70,7 +70,7 @@ class Sub(Function):
 
 
 class Mul(Function):
-    """a * b."""
+    """a * b. Example: ``x * y``."""
     name = "mul"
 
     @staticmethod
@@ -90,7 +90,7 @@ class Mul(Function):
 
 
 class Div(Function):
-    """a / b."""
+    """a / b. Example: ``x / y``."""
     name = "div"
 
     @staticmethod
@@ -111,7 +111,7 @@ class Div(Function):
 
 
 class Pow(Function):
-    """a ** b (the gradient for b needs a > 0)."""
+    """a ** b (the gradient for b needs a > 0). Example: ``x ** 2``."""
     name = "pow"
 
     @staticmethod
@@ -144,7 +144,10 @@ class Pow(Function):
 
 
 class Maximum(Function):
-    """Elementwise maximum; at ties the gradient is split evenly (as PyTorch does)."""
+    """Elementwise maximum; at ties the gradient is split evenly (as PyTorch does).
+
+    Example: ``mt.maximum(x, y)``.
+    """
     name = "maximum"
 
     @staticmethod
@@ -165,7 +168,7 @@ class Maximum(Function):
 
 
 class Minimum(Function):
-    """Elementwise minimum; at ties the gradient is split evenly."""
+    """Elementwise minimum; at ties the gradient is split evenly. Example: ``mt.minimum(x, y)``."""
     name = "minimum"
 
     @staticmethod
@@ -212,7 +215,7 @@ class Where(Function):
 
 
 class Neg(Function):
-    """-a."""
+    """-a. Example: ``-x``."""
     name = "neg"
 
     @staticmethod
@@ -225,7 +228,7 @@ class Neg(Function):
 
 
 class Exp(Function):
-    """exp(a)."""
+    """exp(a). Example: ``x.exp()``."""
     name = "exp"
 
     @staticmethod
@@ -241,7 +244,7 @@ class Exp(Function):
 
 
 class Log(Function):
-    """Natural logarithm."""
+    """Natural logarithm. Example: ``x.log()``."""
     name = "log"
 
     @staticmethod
@@ -257,7 +260,7 @@ class Log(Function):
 
 
 class Sqrt(Function):
-    """Square root."""
+    """Square root. Example: ``x.sqrt()``."""
     name = "sqrt"
 
     @staticmethod
@@ -274,7 +277,7 @@ class Sqrt(Function):
 
 
 class Abs(Function):
-    """|a| (gradient 0 at 0, as PyTorch)."""
+    """|a| (gradient 0 at 0, as PyTorch). Example: ``abs(x)``."""
     name = "abs"
 
     @staticmethod
@@ -289,7 +292,7 @@ class Abs(Function):
 
 
 class Tanh(Function):
-    """Hyperbolic tangent."""
+    """Hyperbolic tangent. Example: ``x.tanh()``."""
     name = "tanh"
 
     @staticmethod
@@ -305,7 +308,10 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
-    """Logistic sigmoid 1 / (1 + exp(-a)), computed as (1 + tanh(a/2)) / 2: no overflow."""
+    """Logistic sigmoid 1 / (1 + exp(-a)), computed as (1 + tanh(a/2)) / 2: no overflow.
+
+    Example: ``x.sigmoid()``.
+    """
     name = "sigmoid"
 
     @staticmethod
@@ -323,7 +329,7 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
-    """max(a, 0) (gradient 0 at 0)."""
+    """max(a, 0) (gradient 0 at 0). Example: ``x.relu()``."""
     name = "relu"
 
     @staticmethod
@@ -339,7 +345,7 @@ class Relu(Function):
 
 
 class LeakyRelu(Function):
-    """a if a > 0 else negative_slope * a."""
+    """a if a > 0 else negative_slope * a. Example: ``x.leaky_relu(0.1)``."""
     name = "leaky_relu"
 
     @staticmethod
@@ -355,7 +361,7 @@ class LeakyRelu(Function):
 
 
 class Softplus(Function):
-    """log(1 + exp(a)), computed without overflow."""
+    """log(1 + exp(a)), computed without overflow. Example: ``x.softplus()``."""
     name = "softplus"
 
     @staticmethod
@@ -370,7 +376,10 @@ class Softplus(Function):
 
 
 class Clip(Function):
-    """Clamp into [low, high] (either may be None); gradient 1 strictly inside, 0 outside."""
+    """Clamp into [low, high] (either may be None); gradient 1 strictly inside, 0 outside.
+
+    Example: ``x.clip(-1, 1)``.
+    """
     name = "clip"
 
     @staticmethod
@@ -394,7 +403,7 @@ class Clip(Function):
 
 
 class Cast(Function):
-    """Convert to another dtype; the gradient is cast back."""
+    """Convert to another dtype; the gradient is cast back. Example: ``x.astype('float64')``."""
     name = "cast"
 
     @staticmethod
@@ -408,7 +417,10 @@ class Cast(Function):
 
 
 class _Comparison(Function):
-    """Comparisons return boolean tensors that carry no gradient."""
+    """Comparisons return boolean tensors that carry no gradient.
+
+    Example: ``x < y, x == y (Less, Equal, ...)``.
+    """
     compare = None
 
     @classmethod

@@ -18,7 +18,7 @@ def _weight_grad(a, grad):
 
 
 class MatMul(Function):
-    """a @ b."""
+    """a @ b. Example: ``x @ w``."""
     name = "matmul"
 
     @staticmethod

@@ -136,7 +136,7 @@ class LogSumExp(Function):
 
 
 class Softmax(Function):
-    """exp(a) / sum(exp(a)) along one axis, shifted by the max."""
+    """exp(a) / sum(exp(a)) along one axis, shifted by the max. Example: ``x.softmax(axis=-1)``."""
     name = "softmax"
 
     @staticmethod
@@ -156,7 +156,10 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
-    """a - logsumexp(a) along one axis: stable for any finite logits."""
+    """a - logsumexp(a) along one axis: stable for any finite logits.
+
+    Example: ``x.log_softmax(axis=-1)``.
+    """
     name = "log_softmax"
 
     @staticmethod

@@ -22,7 +22,10 @@ def _shape_arg(shape):
 
 
 class Reshape(Function):
-    """View the data with a new shape (same number of elements; one -1 is inferred)."""
+    """View the data with a new shape (same number of elements; one -1 is inferred).
+
+    Example: ``x.reshape(2, 3)``.
+    """
     name = "reshape"
 
     @staticmethod
@@ -66,7 +69,10 @@ class Transpose(Function):
 
 
 class Expand(Function):
-    """Broadcast to a larger shape without copying (-1 keeps a dimension)."""
+    """Broadcast to a larger shape without copying (-1 keeps a dimension).
+
+    Example: ``x.expand(4, 3)``.
+    """
     name = "expand"
 
     @staticmethod
@@ -139,7 +145,7 @@ class GetItem(Function):
 
 
 class Cat(Function):
-    """Join tensors along an existing axis."""
+    """Join tensors along an existing axis. Example: ``mt.cat([x, y], axis=0)``."""
     name = "cat"
 
     @staticmethod
@@ -164,7 +170,7 @@ class Cat(Function):
 
 
 class Stack(Function):
-    """Join same-shaped tensors along a new axis."""
+    """Join same-shaped tensors along a new axis. Example: ``mt.stack([x, y])``."""
     name = "stack"
 
     @staticmethod
@@ -259,7 +265,10 @@ def expand(a, *shape):
 
 
 def flatten(a, start_dim=0, end_dim=-1):
-    """Merge axes ``start_dim..end_dim`` into one. Example: ``mt.zeros(2, 3, 4).flatten(1).shape == (2, 12)``"""
+    """Merge axes ``start_dim..end_dim`` into one.
+
+    Example: ``mt.zeros(2, 3, 4).flatten(1).shape == (2, 12)``
+    """
     shape = a.shape
     if not shape:
         return Reshape.apply(a, shape=(1,))

@@ -17,15 +17,13 @@ Usage:
 import argparse
 import csv
 import math
-import pathlib
 
 import numpy as np
 
 import microtensor as mt
 import rnn
-from rnn.cli import limit_blas_threads
 from rnn.data import adding_problem
-from _report import pyplot, write_table  # noqa: E402  (examples/ is on sys.path)
+from _report import prepare_output, pyplot, save_figure, write_table  # noqa: E402  (examples/ is on sys.path)
 
 
 class AddingRNN(mt.nn.Module):
@@ -100,10 +98,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.length, args.hidden, args.steps, args.batch = 8, 8, 6, 8
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    # The matrices are small: extra BLAS threads only fight over the (shared) cores.
-    limit_blas_threads(1)
+    out = prepare_output(args.out)
 
     runs = {}
     # NumPy may overflow on the way to inf in the unclipped run: that is the point, not a bug.
@@ -146,9 +141,7 @@ def main(argv=None):
     axes[1].axhline(1 / 6, color="grey", ls=":", label="predict 1.0")
     axes[1].legend(fontsize=8)
     axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(out / "exploding.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "exploding.png")
     print(f"plot: {out / 'exploding.png'}")
 
 

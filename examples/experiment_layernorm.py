@@ -12,16 +12,14 @@ Usage:
 """
 import argparse
 import csv
-import pathlib
 import time
 
 import numpy as np
 
 import microtensor as mt
 import rnn
-from rnn.cli import limit_blas_threads
 from rnn.data import adding_problem
-from _report import pyplot, write_table  # noqa: E402  (examples/ is on sys.path)
+from _report import prepare_output, pyplot, save_figure, write_table  # noqa: E402  (examples/ is on sys.path)
 
 MODELS = {"LSTM": "LSTMCell", "LayerNorm-LSTM": "LayerNormLSTMCell"}
 BASELINE_MSE = 1 / 6   # always predicting 1.0: Var(U1 + U2) = 2/12
@@ -88,10 +86,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.length, args.hidden, args.steps, args.batch, args.seeds, args.test_size = 6, 8, 4, 8, [0], 16
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    # The matrices are small: extra BLAS threads only fight over the (shared) cores.
-    limit_blas_threads(1)
+    out = prepare_output(args.out)
 
     results = {}
     for name, cell_name in MODELS.items():
@@ -133,9 +128,7 @@ def main(argv=None):
     ax.set(yscale="log", xlabel="step", ylabel="training MSE (25-step running mean)",
            title=f"adding problem, T={args.length}, H={args.hidden}, {len(args.seeds)} seeds")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "layernorm.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "layernorm.png")
     print(f"plot: {out / 'layernorm.png'}")
 
 

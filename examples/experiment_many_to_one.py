@@ -15,16 +15,14 @@ Usage:
 """
 import argparse
 import csv
-import pathlib
 import time
 
 import numpy as np
 
 import microtensor as mt
 import rnn
-from rnn.cli import limit_blas_threads
 from rnn.data import parity
-from _report import write_table  # noqa: E402  (examples/ is on sys.path)
+from _report import prepare_output, write_table  # noqa: E402  (examples/ is on sys.path)
 
 
 def evaluate(model, data):
@@ -51,10 +49,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.max_length, args.hidden, args.steps, args.batch = 4, 8, 5, 16
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    # The matrices are small: extra BLAS threads only fight over the (shared) cores.
-    limit_blas_threads(1)
+    out = prepare_output(args.out)
 
     mt.manual_seed(args.seed)
     model = rnn.SequenceClassifier(1, args.hidden, 2, cell=args.cell, fused=True)

@@ -16,15 +16,13 @@ Usage:
     python examples/experiment_one_to_many.py --quick --out /tmp/one_to_many  # seconds, for CI
 """
 import argparse
-import pathlib
 import time
 
 import numpy as np
 
 import microtensor as mt
 import rnn
-from rnn.cli import limit_blas_threads
-from _report import write_table  # noqa: E402  (examples/ is on sys.path)
+from _report import prepare_output, write_table  # noqa: E402  (examples/ is on sys.path)
 
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
          "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
@@ -84,10 +82,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.count, args.hidden, args.steps = 4, 8, 5
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    # The matrices are small: extra BLAS threads only fight over the (shared) cores.
-    limit_blas_threads(1)
+    out = prepare_output(args.out)
 
     inputs, targets, alphabet = spelling_data(args.count)
     rows = []

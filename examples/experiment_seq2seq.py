@@ -16,16 +16,14 @@ Usage:
 """
 import argparse
 import csv
-import pathlib
 import time
 
 import numpy as np
 
 import microtensor as mt
-from rnn.cli import limit_blas_threads
 from rnn.data import dates, minibatches, reversal
 from rnn.seq2seq import Seq2Seq, sequence_accuracy
-from _report import pyplot, write_table  # noqa: E402  (examples/ is on sys.path)
+from _report import prepare_output, pyplot, save_figure, write_table  # noqa: E402  (examples/ is on sys.path)
 
 MODELS = {"attention": "additive", "no attention": None}
 
@@ -86,10 +84,7 @@ def main(argv=None):
     if args.quick:
         args.hidden, args.train_size, args.test_size, args.epochs, args.batch = 8, 40, 20, 1, 20
         args.max_length = 6
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    # The matrices are small: extra BLAS threads only fight over the (shared) cores.
-    limit_blas_threads(1)
+    out = prepare_output(args.out)
 
     train, test = make_data(args)
     source_lengths = np.array([len(s) for s, _ in test.pairs])
@@ -139,9 +134,7 @@ def main(argv=None):
     ax.set(xlabel="input length", ylabel="test exact match", ylim=(-0.02, 1.02),
            title=f"{args.task}: GRU encoder-decoder (H={args.hidden})")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "seq2seq_accuracy.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "seq2seq_accuracy.png")
 
     # The heat map of the longest test input the attention model got right (else the longest).
     correct, ids, weights, _, _ = results["attention"]
@@ -158,9 +151,7 @@ def main(argv=None):
     ax.set_xticks(range(len(source)), list(source))
     ax.set_yticks(range(n_out), out_labels)
     ax.set(xlabel="input", ylabel="output", title="attention weights")
-    fig.tight_layout()
-    fig.savefig(out / "seq2seq_attention.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "seq2seq_attention.png")
     print(f"plots: {out / 'seq2seq_accuracy.png'}, {out / 'seq2seq_attention.png'}")
 
 

@@ -19,15 +19,13 @@ Usage:
 import argparse
 import csv
 import math
-import pathlib
 import time
 
 import microtensor as mt
 import rnn
-from rnn.cli import limit_blas_threads
 from rnn.corpus import default_corpus, load_text, split_text
 from rnn.tbptt import TBPTTTrainer
-from _report import pyplot, write_table  # noqa: E402  (examples/ is on sys.path)
+from _report import prepare_output, pyplot, save_figure, write_table  # noqa: E402  (examples/ is on sys.path)
 
 
 def run(k, train_ids, valid_ids, vocab, args):
@@ -71,10 +69,7 @@ def main(argv=None):
     if args.quick:
         args.budget, args.evals, args.hidden, args.batch = 1.0, 2, 16, 4
         args.train_chars, args.valid_chars = 5_000, 500
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    # The matrices are small: extra BLAS threads only fight over the (shared) cores.
-    limit_blas_threads(1)
+    out = prepare_output(args.out)
 
     if args.text:
         text, source = load_text(args.text), args.text
@@ -115,9 +110,7 @@ def main(argv=None):
     ax.set(xlabel="training wall time (s)", ylabel="held-out bits per character",
            title=f"char-LSTM (H={args.hidden}, B={args.batch}), truncated BPTT")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "tbptt.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "tbptt.png")
     print(f"plot: {out / 'tbptt.png'}")
 
 

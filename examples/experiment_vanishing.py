@@ -17,15 +17,13 @@ Usage:
 """
 import argparse
 import csv
-import pathlib
 import time
 
 import numpy as np
 
 import microtensor as mt
 import rnn
-from rnn.cli import limit_blas_threads
-from _report import pyplot, write_table  # noqa: E402  (examples/ is on sys.path)
+from _report import prepare_output, pyplot, save_figure, write_table  # noqa: E402  (examples/ is on sys.path)
 
 # "lstm_fb" is an LSTM whose forget gate's bias starts at --forget-bias (2 by default) instead of
 # PyTorch's near-zero initialisation, so that the cell path starts open (see docs/tutorial.md, 5).
@@ -169,9 +167,7 @@ def write_outputs(results, args, out):
     ax.set(xscale="log", xlabel="sequence length T", ylabel="held-out accuracy",
            title="Recall the first symbol", ylim=(0, 1.05))
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "vanishing_accuracy.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "vanishing_accuracy.png")
     plot_length = max(lengths) if args.plot_length not in lengths else args.plot_length
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
     for ax, when in zip(axes, ("init", "trained")):
@@ -181,9 +177,7 @@ def write_outputs(results, args, out):
         ax.set(yscale="log", xlabel="time step t", title=f"{when}, T={plot_length}")
     axes[0].set_ylabel("||dL/dh_t||")
     axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(out / "vanishing_gradnorms.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "vanishing_gradnorms.png")
     print(f"plots: {out / 'vanishing_accuracy.png'}, {out / 'vanishing_gradnorms.png'}")
 
 
@@ -210,10 +204,7 @@ def main(argv=None):
     if args.quick:
         args.lengths, args.steps, args.hidden, args.batch, args.test_size = [5, 10], 5, 8, 8, 32
         args.plot_length = 10
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    # The matrices are small: extra BLAS threads only fight over the (shared) cores.
-    limit_blas_threads(1)
+    out = prepare_output(args.out)
     results = []
     for length in args.lengths:
         for cell in args.cells:

@@ -14,11 +14,11 @@ Example:
 """
 import functools
 from contextlib import contextmanager
-from operator import attrgetter
 
 import numpy as np
 
 from .errors import AnomalyError, GraphFreedError, ShapeError
+from .graph import topological_order
 
 
 class _Mode:
@@ -337,35 +337,6 @@ def _accumulate(grads, owned, key, grad):
             owned.add(key)
 
 
-def _backward_order(roots):
-    """The tensors needing a gradient that are reachable from ``roots``, consumers first.
-
-    Creation order is a topological order (an op's inputs exist before its output), so one
-    iterative reachability pass plus one C-level sort by creation number replaces a depth-first
-    search that would handle every tensor twice.
-    """
-    seen = set()
-    order = []
-    stack = list(roots)
-    while stack:
-        tensor = stack.pop()
-        key = id(tensor)
-        if key in seen:
-            continue
-        seen.add(key)
-        order.append(tensor)
-        node = tensor._node
-        if node is not None:
-            for inp in node.inputs:
-                if inp.requires_grad and id(inp) not in seen:
-                    stack.append(inp)
-    order.sort(key=_creation_number, reverse=True)
-    return order
-
-
-_creation_number = attrgetter("_seq")
-
-
 def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, capture=None):
     """The engine behind ``Tensor.backward`` and :func:`grad`.
 
@@ -380,7 +351,8 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
         key = id(root)
         grads[key] = g if key not in grads else grads[key] + g
     anomaly = _Mode.anomaly
-    for tensor in _backward_order(roots):
+    # Consumers before their inputs: every contribution to a gradient is in before it is used.
+    for tensor in reversed(topological_order(roots, only_requires_grad=True)):
         key = id(tensor)
         g = grads.pop(key, None)
         if g is None:

@@ -16,6 +16,7 @@ Example:
 """
 import itertools
 from contextlib import contextmanager
+from operator import attrgetter
 
 # One counter for tensors and nodes alike: creation order is what makes ids stable across runs.
 _creation_counter = itertools.count()
@@ -116,7 +117,11 @@ class GraphRecord:
 
 
 def topological_order(roots, only_requires_grad=False):
-    """Tensors reachable from ``roots`` with every input before its consumers. Iterative.
+    """Tensors reachable from ``roots``, every input before its consumers. Iterative.
+
+    Creation order is a topological order (an op's inputs exist before its output), so one
+    reachability pass plus one C-level sort by creation number does it, and the order does not
+    depend on which root was given first. The backward pass walks it in reverse.
 
     Example:
         >>> import microtensor as mt
@@ -124,25 +129,26 @@ def topological_order(roots, only_requires_grad=False):
         >>> [t is a for t in topological_order([a * 2])]
         [True, False, False]
     """
-    order = []
     seen = set()
-    stack = [(t, False) for t in reversed(list(roots))]
+    order = []
+    stack = list(roots)
     while stack:
-        tensor, expanded = stack.pop()
-        if expanded:
-            order.append(tensor)
-            continue
+        tensor = stack.pop()
         key = id(tensor)
         if key in seen:
             continue
         seen.add(key)
-        stack.append((tensor, True))
+        order.append(tensor)
         node = tensor._node
         if node is not None:
-            for inp in reversed(node.inputs):
+            for inp in node.inputs:
                 if id(inp) not in seen and (inp.requires_grad or not only_requires_grad):
-                    stack.append((inp, False))
+                    stack.append(inp)
+    order.sort(key=_creation_number)
     return order
+
+
+_creation_number = attrgetter("_seq")
 
 
 def walk(*roots):
@@ -160,9 +166,6 @@ def walk(*roots):
         [None, 'transpose', 'matmul', 'tanh']
     """
     tensors = topological_order(roots)
-    # Creation order is a topological order too (inputs exist before outputs), and unlike DFS
-    # order it does not depend on which root was given first.
-    tensors.sort(key=lambda t: t._seq)
     ids = {id(t): i for i, t in enumerate(tensors)}
     records = []
     for i, t in enumerate(tensors):

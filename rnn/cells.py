@@ -28,6 +28,7 @@ import numpy as np
 import microtensor as mt
 
 from . import fused as _fused
+from .conventions import positive_int
 
 
 def _uniform_parameter(shape, hidden_size, dtype=np.float32):
@@ -35,12 +36,6 @@ def _uniform_parameter(shape, hidden_size, dtype=np.float32):
     bound = 1.0 / math.sqrt(hidden_size)
     values = mt.get_rng().uniform(-bound, bound, size=shape).astype(dtype)
     return mt.nn.Parameter(values)
-
-
-def _positive_int(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _as_tensor(x):
@@ -75,8 +70,8 @@ class RecurrentCell(mt.nn.Module):
 
     def __init__(self, input_size, hidden_size, bias=True, fused=False):
         super().__init__()
-        self.input_size = _positive_int(input_size, "input_size")
-        self.hidden_size = _positive_int(hidden_size, "hidden_size")
+        self.input_size = positive_int(input_size, "input_size")
+        self.hidden_size = positive_int(hidden_size, "hidden_size")
         self.bias = bool(bias)
         self.fused = bool(fused)
         gates = self.num_gates * self.hidden_size

@@ -3,7 +3,8 @@
 Works on any unrolled model that opens a scope per time step (``mt.scope("lstm/l0/t3")``, as
 ``rnn.RNN/LSTM/GRU`` do, or by hand) and names its hidden state ``"h"``: the hidden state of a step
 is the last tensor named ``"h"`` made inside that step's scope (or, without one, the last tensor
-made there). Only the public ``microtensor`` API is used.
+made there). Both conventions are defined in :mod:`rnn.conventions`. Only the public
+``microtensor`` API is used.
 
 Example:
     >>> import microtensor as mt
@@ -17,13 +18,11 @@ Example:
     >>> list(norms), norms["rnn/l0"].round(3)
     (['rnn/l0'], array([0.234, 0.494, 1.   ]))
 """
-import re
-
 import numpy as np
 
 import microtensor as mt
 
-_STEP_PART = re.compile(r"^t(\d+)$")
+from . import conventions
 
 
 def split_step_scope(scope):
@@ -35,17 +34,11 @@ def split_step_scope(scope):
         >>> split_step_scope("gru/l0/t12"), split_step_scope("head")
         (('gru/l0', 12), None)
     """
-    if not scope:
-        return None
-    parts = scope.split("/")
-    for i, part in enumerate(parts):
-        match = _STEP_PART.match(part)
-        if match:
-            return "/".join(parts[:i]), int(match.group(1))
-    return None
+    parsed = conventions.parse_scope(scope)
+    return None if parsed is None else (parsed.family, parsed.t)
 
 
-def step_states(records, name="h"):
+def step_states(records, name=conventions.HIDDEN):
     """The hidden-state record of every time step among ``mt.graph.walk`` records.
 
     Returns ``{(family, t): record}`` in sorted order: per step, the last record named ``name``
@@ -84,7 +77,7 @@ def _norm(grad, norm):
     return largest * float(np.sqrt(np.sum(scaled * scaled)))
 
 
-def hidden_grad_norms(loss, name="h", norm="l2"):
+def hidden_grad_norms(loss, name=conventions.HIDDEN, norm="l2"):
     """``||dL/dh_t||`` for every time step of every layer/direction of the graph behind ``loss``.
 
     If the hidden states kept their gradients (``loss.backward(keep_grads=True)``) those are used;

@@ -25,7 +25,9 @@ import numpy as np
 
 import microtensor as mt
 
-from .cells import GRUCell, LSTMCell, RNNCell, _as_tensor, _positive_int
+from . import conventions
+from .cells import GRUCell, LSTMCell, RNNCell, _as_tensor
+from .conventions import positive_int
 
 
 def _rebind(cell, dotted_name, param):
@@ -102,9 +104,9 @@ class Recurrent(mt.nn.Module):
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, fused=False, name=None, **cell_kwargs):
         super().__init__()
-        self.input_size = _positive_int(input_size, "input_size")
-        self.hidden_size = _positive_int(hidden_size, "hidden_size")
-        self.num_layers = _positive_int(num_layers, "num_layers")
+        self.input_size = positive_int(input_size, "input_size")
+        self.hidden_size = positive_int(hidden_size, "hidden_size")
+        self.num_layers = positive_int(num_layers, "num_layers")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
                 or not 0.0 <= dropout <= 1.0:
             raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}")
@@ -276,7 +278,7 @@ class Recurrent(mt.nn.Module):
             outputs = []
             for d in range(D):
                 cell = self._cells[k * D + d]
-                path = f"{self.name}/l{k}" + ("/reverse" if d else "")
+                path = conventions.family_path(self.name, k, reverse=bool(d))
                 if self.fused:
                     with mt.scope(path):
                         out, state = cell.fused_sequence(x, initial[k * D + d], mask=mask,
@@ -320,11 +322,11 @@ class Recurrent(mt.nn.Module):
         outputs = [None] * T
         single = self.num_states == 1
         for t in (range(T - 1, -1, -1) if reverse else range(T)):
-            with mt.scope(f"{path}/t{t}"):
+            with mt.scope(f"{path}/{conventions.step_part(t)}"):
                 new = cell(x[t], state[0] if single else state)
                 new = (new,) if single else tuple(new)
                 if mask is not None and not mask[t].all():
-                    keep = mt.tensor(mask[t], name="mask")     # (B, 1) bool; viz greys masked rows
+                    keep = mt.tensor(mask[t], name=conventions.MASK)     # (B, 1) bool; viz greys masked rows
                     out = mt.where(keep, new[0], mt.zeros_like(new[0]))
                     new = tuple(mt.where(keep, n, s) for n, s in zip(new, state))
                 else:

@@ -24,14 +24,14 @@ import numpy as np
 
 import microtensor as mt
 
-from .cells import GRUCell, LSTMCell, RNNCell
+from . import cells as _cells, layers as _layers
+from .conventions import CELL_KINDS, cell_kind, positive_int
 from .data import CharVocab
-from .layers import GRU, LSTM, RNN
 
 __all__ = ["ManyToOne", "SequenceClassifier", "ManyToMany", "OneToMany", "CharRNN",
            "make_layer", "detach_state", "CELL_TYPES", "CheckpointMismatch"]
 
-CELL_TYPES = ("lstm", "gru", "rnn", "rnn_relu")
+CELL_TYPES = tuple(CELL_KINDS)      # the names of the built-in cells: rnn.conventions.CELL_KINDS
 CHECKPOINT_FORMAT = "rnn.CharRNN"
 CHECKPOINT_VERSION = 1
 
@@ -41,16 +41,7 @@ class CheckpointMismatch(ValueError):
 
 
 def _check_cell(cell):
-    cell = str(cell).lower()
-    if cell not in CELL_TYPES:
-        raise ValueError(f"cell must be one of {', '.join(CELL_TYPES)}; got {cell!r}")
-    return cell
-
-
-def _positive(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
+    return cell_kind(cell).name
 
 
 def make_layer(cell, input_size, hidden_size, num_layers=1, dropout=0.0, bidirectional=False,
@@ -62,26 +53,18 @@ def make_layer(cell, input_size, hidden_size, num_layers=1, dropout=0.0, bidirec
         >>> type(make_layer("gru", 3, 4)).__name__
         'GRU'
     """
-    cell = _check_cell(cell)
+    kind = cell_kind(cell)
     kwargs = dict(num_layers=num_layers, dropout=dropout, bidirectional=bidirectional,
                   fused=fused, name=name)
-    if cell == "lstm":
-        layer = LSTM(input_size, hidden_size, **kwargs)
-    elif cell == "gru":
-        layer = GRU(input_size, hidden_size, **kwargs)
-    else:
-        layer = RNN(input_size, hidden_size, nonlinearity="relu" if cell == "rnn_relu" else "tanh",
-                    **kwargs)
-    return layer
+    if kind.nonlinearity is not None:
+        kwargs["nonlinearity"] = kind.nonlinearity
+    return getattr(_layers, kind.layer)(input_size, hidden_size, **kwargs)
 
 
 def _make_cell(cell, input_size, hidden_size):
-    cell = _check_cell(cell)
-    if cell == "lstm":
-        return LSTMCell(input_size, hidden_size)
-    if cell == "gru":
-        return GRUCell(input_size, hidden_size)
-    return RNNCell(input_size, hidden_size, nonlinearity="relu" if cell == "rnn_relu" else "tanh")
+    kind = cell_kind(cell)
+    kwargs = {} if kind.nonlinearity is None else {"nonlinearity": kind.nonlinearity}
+    return getattr(_cells, kind.cell)(input_size, hidden_size, **kwargs)
 
 
 def detach_state(state):
@@ -118,7 +101,7 @@ class _Encoder(mt.nn.Module):
         super().__init__()
         self.num_embeddings = num_embeddings
         if num_embeddings is not None:
-            self.embedding = mt.nn.Embedding(_positive(num_embeddings, "num_embeddings"),
+            self.embedding = mt.nn.Embedding(positive_int(num_embeddings, "num_embeddings"),
                                              input_size)
         self.rnn = make_layer(cell, input_size, hidden_size, num_layers, dropout, bidirectional,
                               fused, name=name)
@@ -163,7 +146,7 @@ class ManyToOne(mt.nn.Module):
         self.encoder = _Encoder(input_size, hidden_size, cell, num_layers, bidirectional, dropout,
                                 num_embeddings, fused, name=None)
         self.directions = 2 if bidirectional else 1
-        self.head = mt.nn.Linear(hidden_size * self.directions, _positive(output_size, "output_size"))
+        self.head = mt.nn.Linear(hidden_size * self.directions, positive_int(output_size, "output_size"))
 
     def features(self, x, lengths=None):
         """The final hidden state(s) the prediction is made from: ``(B, H * directions)``."""
@@ -203,7 +186,7 @@ class ManyToMany(mt.nn.Module):
         self.encoder = _Encoder(input_size, hidden_size, cell, num_layers, bidirectional, dropout,
                                 num_embeddings, fused, name=None)
         directions = 2 if bidirectional else 1
-        self.head = mt.nn.Linear(hidden_size * directions, _positive(output_size, "output_size"))
+        self.head = mt.nn.Linear(hidden_size * directions, positive_int(output_size, "output_size"))
 
     def forward(self, x, hx=None, lengths=None):
         out, state = self.encoder.rnn(self.encoder.embed(x), hx, lengths=lengths)
@@ -243,18 +226,18 @@ class OneToMany(mt.nn.Module):
         super().__init__()
         if feed not in ("zeros", "previous"):
             raise ValueError(f"feed must be 'zeros' or 'previous', got {feed!r}")
-        self.input_size = _positive(input_size, "input_size")
+        self.input_size = positive_int(input_size, "input_size")
         self.feed = feed
         self.name = name
         self.cells = mt.nn.ModuleList(
             [_make_cell(cell, input_size if k == 0 else hidden_size, hidden_size)
-             for k in range(_positive(num_layers, "num_layers"))])
-        self.head = mt.nn.Linear(hidden_size, _positive(output_size, "output_size"))
+             for k in range(positive_int(num_layers, "num_layers"))])
+        self.head = mt.nn.Linear(hidden_size, positive_int(output_size, "output_size"))
         if feed == "previous" and output_size != input_size:
             self.feedback = mt.nn.Linear(output_size, input_size)
 
     def forward(self, x, steps):
-        steps = _positive(steps, "steps")
+        steps = positive_int(steps, "steps")
         if x.ndim != 2 or x.shape[1] != self.input_size:
             raise mt.ShapeError(f"OneToMany: expected x of shape (batch, {self.input_size}), "
                                 f"got {x.shape}")
@@ -313,10 +296,10 @@ class CharRNN(mt.nn.Module):
         if not isinstance(vocab, CharVocab):
             raise TypeError(f"vocab must be a CharVocab or a text, got {type(vocab).__name__}")
         self.vocab = vocab
-        self.hidden_size = _positive(hidden_size, "hidden_size")
-        self.num_layers = _positive(num_layers, "num_layers")
+        self.hidden_size = positive_int(hidden_size, "hidden_size")
+        self.num_layers = positive_int(num_layers, "num_layers")
         self.cell = _check_cell(cell)
-        self.embedding_dim = _positive(embedding_dim or min(64, hidden_size), "embedding_dim")
+        self.embedding_dim = positive_int(embedding_dim or min(64, hidden_size), "embedding_dim")
         self.dropout = float(dropout)
         self.embedding = mt.nn.Embedding(len(vocab), self.embedding_dim)
         self.rnn = make_layer(self.cell, self.embedding_dim, self.hidden_size, self.num_layers,

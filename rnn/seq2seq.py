@@ -34,7 +34,8 @@ import numpy as np
 
 import microtensor as mt
 
-from .models import _as_ids, _check_cell, _make_cell, _positive, make_layer
+from .conventions import positive_int
+from .models import _as_ids, _check_cell, _make_cell, make_layer
 
 __all__ = ["Encoder", "Decoder", "AdditiveAttention", "DotAttention", "Seq2Seq",
            "sequence_accuracy"]
@@ -80,11 +81,11 @@ class Encoder(mt.nn.Module):
                  bidirectional=False, dropout=0.0, fused=False):
         super().__init__()
         self.cell = _check_cell(cell)
-        self.hidden_size = _positive(hidden_size, "hidden_size")
-        self.num_layers = _positive(num_layers, "num_layers")
+        self.hidden_size = positive_int(hidden_size, "hidden_size")
+        self.num_layers = positive_int(num_layers, "num_layers")
         self.directions = 2 if bidirectional else 1
-        self.embedding = mt.nn.Embedding(_positive(vocab_size, "vocab_size"),
-                                         _positive(embedding_dim, "embedding_dim"), padding_idx=0)
+        self.embedding = mt.nn.Embedding(positive_int(vocab_size, "vocab_size"),
+                                         positive_int(embedding_dim, "embedding_dim"), padding_idx=0)
         self.rnn = make_layer(self.cell, embedding_dim, hidden_size, num_layers, dropout,
                               bidirectional, fused, name="encoder")
 
@@ -224,15 +225,15 @@ class Decoder(mt.nn.Module):
             raise ValueError("a decoder with attention needs context_size (the encoder's output "
                              "size)")
         self.cell = _check_cell(cell)
-        self.vocab_size = _positive(vocab_size, "vocab_size")
-        self.hidden_size = _positive(hidden_size, "hidden_size")
+        self.vocab_size = positive_int(vocab_size, "vocab_size")
+        self.hidden_size = positive_int(hidden_size, "hidden_size")
         self.attention_type = attention
         self.context_size = int(context_size) if attention is not None else 0
-        self.embedding = mt.nn.Embedding(vocab_size, _positive(embedding_dim, "embedding_dim"),
+        self.embedding = mt.nn.Embedding(vocab_size, positive_int(embedding_dim, "embedding_dim"),
                                          padding_idx=0)
         self.cells = mt.nn.ModuleList(
             [_make_cell(cell, (embedding_dim + self.context_size) if k == 0 else hidden_size,
-                        hidden_size) for k in range(_positive(num_layers, "num_layers"))])
+                        hidden_size) for k in range(positive_int(num_layers, "num_layers"))])
         if attention == "additive":
             self.attention = AdditiveAttention(hidden_size, self.context_size)
         elif attention == "dot":

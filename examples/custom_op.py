@@ -1,6 +1,7 @@
 """Define your own op, prove its gradient, property-test it: with the public API only.
 
-Two ops, written exactly like microtensor's built-in ones (one small ``mt.Function`` class each):
+Two ops, written exactly like microtensor's built-in ones: one small class each, on the same
+public extension surface the built-ins import, ``microtensor.extend``:
 
 - ``Swish``: x * sigmoid(beta * x), unary, with a constant argument ``beta``;
 - ``Hypot``: sqrt(a**2 + b**2), binary and broadcasting, so its backward must sum the gradient
@@ -21,12 +22,15 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 import microtensor as mt  # noqa: E402
+from microtensor.extend import Function, unbroadcast  # noqa: E402
 
 
-class Swish(mt.Function):
-    """swish(x) = x * sigmoid(beta * x); d/dx = s + beta * x * s * (1 - s) with s = sigmoid(beta x)."""
+class Swish(Function):
+    """swish(x) = x * sigmoid(beta * x); d/dx = s + beta * x * s * (1 - s) with s = sigmoid(beta x).
 
-    name = "swish"          # the op's name in graphs, error messages and anomaly reports
+    Its name in graphs, error messages and anomaly reports is the class name in lower case,
+    "swish" (set ``name = ...`` to choose another).
+    """
 
     @staticmethod
     def forward(ctx, x, beta=1.0):
@@ -42,20 +46,8 @@ class Swish(mt.Function):
         return grad * (s + ctx.beta * x * s * (1.0 - s))
 
 
-def _sum_to_shape(grad, shape):
-    """Undo NumPy broadcasting: sum ``grad`` over the axes that were added or stretched."""
-    while grad.ndim > len(shape):
-        grad = grad.sum(axis=0)
-    for axis, size in enumerate(shape):
-        if size == 1 and grad.shape[axis] != 1:
-            grad = grad.sum(axis=axis, keepdims=True)
-    return grad
-
-
-class Hypot(mt.Function):
+class Hypot(Function):
     """hypot(a, b) = sqrt(a^2 + b^2) with broadcasting; d/da = a / hypot, d/db = b / hypot."""
-
-    name = "hypot"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -67,8 +59,10 @@ class Hypot(mt.Function):
     def backward(ctx, grad):
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad      # skip work nobody asked for
-        grad_a = _sum_to_shape(grad * a / out, a.shape) if need_a else None
-        grad_b = _sum_to_shape(grad * b / out, b.shape) if need_b else None
+        # unbroadcast sums the gradient back over the axes forward broadcast (as every built-in
+        # binary op does).
+        grad_a = unbroadcast(grad * a / out, a.shape) if need_a else None
+        grad_b = unbroadcast(grad * b / out, b.shape) if need_b else None
         return grad_a, grad_b
 
 

@@ -1,5 +1,10 @@
 """microtensor: a small, exact autograd engine on NumPy that records every op as a graph node.
 
+The modules import each other in one order, bottom to top (see docs/architecture.md): ``core``
+(tensor data, node, grad and scope state) -> ``gradients`` -> ``function`` / ``extend`` ->
+``graph`` -> ``autograd`` -> ``ops`` -> ``tensor`` (Tensor's operators) -> ``creation``, ``nn``,
+``optim``, ``gradcheck``, ``serialize``.
+
 Example:
     >>> import microtensor as mt
     >>> x = mt.tensor([[1.0, 2.0]], requires_grad=True)
@@ -12,22 +17,23 @@ Example:
 """
 import numpy as np
 
-from .tensor import Tensor, tensor  # must come first: the ops import it
 from .errors import (AnomalyError, GradcheckError, GraphFreedError, MicrotensorError,
                      ShapeError)
+from .core import current_scope, get_default_dtype, scope
 from .function import Context, Function
-from .autograd import (IndexedGrad, detect_anomaly, enable_grad, grad, is_grad_enabled,
-                       no_grad, set_grad_enabled)
-from .graph import current_scope, scope
-from . import graph
-from .creation import (arange, eye, full, get_rng, manual_seed, ones, ones_like, rand, randn,
-                       zeros, zeros_like)
+from .gradients import IndexedGrad
+from . import extend, graph
+from .autograd import (detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad,
+                       set_grad_enabled)
 from .ops.elementwise import (abs, add, clip, div, exp, leaky_relu, log, maximum, minimum, mul,
                               neg, pow, relu, sigmoid, softplus, sqrt, sub, tanh, where)
 from .ops.linalg import matmul
 from .ops.reduce import log_softmax, logsumexp, max, mean, min, softmax, sum, var
 from .ops.shape import (cat, chunk, expand, flatten, permute, reshape, split, squeeze, stack,
                         transpose, unsqueeze)
+from .tensor import Tensor, tensor
+from .creation import (arange, eye, full, get_rng, manual_seed, ones, ones_like, rand, randn,
+                       zeros, zeros_like)
 from .gradcheck import gradcheck
 from . import nn, optim
 from .serialize import CheckpointError, load, save

@@ -17,13 +17,12 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .errors import AnomalyError, GraphFreedError, ShapeError
-from .graph import topological_order
-
-
-class _Mode:
-    grad_enabled = True
-    anomaly = False
+from .core import GradMode
+from .core import TensorBase
+from .errors import FREED_MESSAGE, AnomalyError, GraphFreedError, ShapeError
+from .function import kind_of_nonfinite
+from .gradients import IndexedGrad, OuterGrad
+from .graph import backward_steps
 
 
 class _GradMode:
@@ -37,11 +36,11 @@ class _GradMode:
         self._previous = []
 
     def __enter__(self):
-        self._previous.append(_Mode.grad_enabled)
-        _Mode.grad_enabled = self.flag
+        self._previous.append(GradMode.grad_enabled)
+        GradMode.grad_enabled = self.flag
 
     def __exit__(self, *exc_info):
-        _Mode.grad_enabled = self._previous.pop()
+        GradMode.grad_enabled = self._previous.pop()
 
     def __call__(self, fn):
         flag = self.flag
@@ -72,17 +71,17 @@ class set_grad_enabled(_GradMode):
 
     def __init__(self, flag):
         super().__init__(flag)
-        self._before_call = _Mode.grad_enabled
-        _Mode.grad_enabled = self.flag
+        self._before_call = GradMode.grad_enabled
+        GradMode.grad_enabled = self.flag
 
     def __enter__(self):
         # The mode was set by the call: the block restores what was there before it.
         self._previous.append(self._before_call)
-        _Mode.grad_enabled = self.flag
+        GradMode.grad_enabled = self.flag
 
     def __call__(self, fn):
         # As a decorator it only acts around calls (PyTorch does the same): undo the call's effect.
-        _Mode.grad_enabled = self._before_call
+        GradMode.grad_enabled = self._before_call
         return super().__call__(fn)
 
 
@@ -121,7 +120,7 @@ def is_grad_enabled():
         >>> mt.is_grad_enabled()
         True
     """
-    return _Mode.grad_enabled
+    return GradMode.grad_enabled
 
 
 @contextmanager
@@ -141,163 +140,20 @@ def detect_anomaly():
         ...         print(e)
         forward of 'log' in scope 'lstm/l0/t37' produced NaN (inputs were finite)
     """
-    previous = _Mode.anomaly
-    _Mode.anomaly = True
+    previous = GradMode.anomaly
+    GradMode.anomaly = True
     try:
         yield
     finally:
-        _Mode.anomaly = previous
-
-
-def _kind_of_nonfinite(array):
-    return "NaN" if np.isnan(array).any() else "Inf"
-
-
-def check_forward_anomaly(fn, node_scope, arrays, out):
-    """Called by Function.apply in anomaly mode: raise if ``out`` is the first non-finite array."""
-    if out.dtype.kind != "f" or np.isfinite(out).all():
-        return
-    bad_inputs = [i for i, a in enumerate(arrays) if a.dtype.kind == "f" and not np.isfinite(a).all()]
-    origin = f"input {bad_inputs[0]} already held NaN/Inf" if bad_inputs else "inputs were finite"
-    raise AnomalyError(f"forward of {fn.name!r} in scope {node_scope!r} produced "
-                       f"{_kind_of_nonfinite(out)} ({origin})")
+        GradMode.anomaly = previous
 
 
 def _check_backward_anomaly(node, upstream, index, grad):
     if grad.dtype.kind == "f" and not np.isfinite(grad).all():
-        origin = "upstream gradient was finite" if np.isfinite(upstream).all() \
-            else "upstream gradient already held NaN/Inf"
+        finite = all(np.isfinite(u).all() for u in upstream if u is not None)
+        origin = "upstream gradient was finite" if finite else "upstream gradient already held NaN/Inf"
         raise AnomalyError(f"backward of {node.op!r} in scope {node.scope!r} produced "
-                           f"{_kind_of_nonfinite(grad)} in the gradient of input {index} ({origin})")
-
-
-_FREED_MESSAGE = ("Trying to backward through the graph a second time (or to reach a node whose "
-                  "saved arrays were already freed by backward()). Pass retain_graph=True to the "
-                  "first backward() if you need to backward through the graph again.")
-
-
-class IndexedGrad:
-    """A gradient that is zero everywhere except at ``index`` (what indexing's backward returns).
-
-    ``x[t]`` of a ``(T, B, 4H)`` tensor is taken T times in an unrolled RNN; a dense gradient for
-    each would allocate and sum T full ``(T, B, 4H)`` arrays (quadratic in T). The backward pass
-    instead adds ``values`` into one buffer at ``index``. Ops return it from ``backward``; user
-    code never sees one (gradients handed to hooks and ``.grad`` are always ndarrays).
-
-    Example:
-        >>> g = IndexedGrad((3, 2), (1,), np.ones(2, dtype=np.float32))
-        >>> g.to_dense()
-        array([[0., 0.],
-               [1., 1.],
-               [0., 0.]], dtype=float32)
-    """
-
-    __slots__ = ("shape", "index", "values", "advanced")
-
-    def __init__(self, shape, index, values, advanced=False):
-        self.shape = shape
-        self.index = index
-        self.values = values
-        self.advanced = advanced     # integer/boolean arrays: repeated entries must accumulate
-
-    @property
-    def dtype(self):
-        return self.values.dtype
-
-    def astype(self, dtype):
-        return IndexedGrad(self.shape, self.index, self.values.astype(dtype), self.advanced)
-
-    def add_into(self, buffer):
-        """buffer[index] += values, in place (accumulating repeated advanced indices)."""
-        if self.advanced:
-            np.add.at(buffer, self.index, self.values)
-        else:
-            buffer[self.index] += self.values
-
-    def to_dense(self):
-        """The full gradient as a new ndarray."""
-        out = np.zeros(self.shape, dtype=self.values.dtype)
-        if self.advanced:
-            np.add.at(out, self.index, self.values)
-        else:
-            out[self.index] = self.values
-        return out
-
-
-class OuterGrad:
-    """A weight gradient kept as a sum of products ``sum_i lefts[i].T @ rights[i]``, computed late.
-
-    An unrolled RNN multiplies by the same weight at every step; each step's matmul backward
-    contributes ``x_t.T @ g_t``. Computing and adding T small products costs T GEMMs and T
-    full-size additions; keeping the factors and multiplying once, ``concat(x).T @ concat(g)``,
-    is one large GEMM. MatMul's backward returns one; the backward pass concatenates them,
-    passes them through ``transpose`` (``W.T`` in ``x @ W.T``) by swapping the factors, and turns
-    them into an ndarray (``to_dense``) before anything else sees them. Pending rows are bounded
-    (``max_pending``): past that, they are multiplied out into a partial sum.
-
-    Example:
-        >>> a, g = np.ones((2, 3), dtype=np.float32), np.ones((2, 4), dtype=np.float32)
-        >>> total = OuterGrad([a], [g])
-        >>> total.extend(OuterGrad([a], [g]))
-        >>> total.to_dense()[0]
-        array([4., 4., 4., 4.], dtype=float32)
-        >>> total.transpose((1, 0)).shape
-        (4, 3)
-    """
-
-    __slots__ = ("lefts", "rights", "partial", "pending")
-    max_pending = 1 << 23          # elements of pending factors (32 MB of float32)
-
-    def __init__(self, lefts, rights, partial=None):
-        self.lefts = lefts
-        self.rights = rights
-        self.partial = partial     # an ndarray holding terms already multiplied out, or None
-        self.pending = sum(x.size for x in lefts) + sum(x.size for x in rights)
-
-    @property
-    def shape(self):
-        return (self.lefts[0].shape[1], self.rights[0].shape[1])
-
-    @property
-    def dtype(self):
-        return self.rights[0].dtype
-
-    def astype(self, dtype):
-        return self.to_dense().astype(dtype)
-
-    def transpose(self, axes=(1, 0)):
-        """(sum_i L_i.T R_i).T = sum_i R_i.T L_i: swap the factors, nothing is computed."""
-        if tuple(int(x) for x in axes) == (0, 1):
-            return self
-        partial = None if self.partial is None else self.partial.T
-        return OuterGrad(self.rights, self.lefts, partial)
-
-    def copy(self):
-        """A new accumulator (own lists) with the same value."""
-        return OuterGrad(list(self.lefts), list(self.rights), self.partial)
-
-    def extend(self, other):
-        """self += other, in place (self must be an accumulator made by ``copy``)."""
-        self.lefts.extend(other.lefts)
-        self.rights.extend(other.rights)
-        self.pending += other.pending
-        if other.partial is not None:
-            self.partial = other.partial if self.partial is None else self.partial + other.partial
-        if self.pending > self.max_pending:
-            self.partial = self.to_dense()
-            self.lefts, self.rights, self.pending = [], [], 0
-
-    def to_dense(self):
-        """The gradient as a new ndarray: one GEMM over all pending terms."""
-        if not self.lefts:
-            return self.partial.copy()
-        if len(self.lefts) == 1:
-            out = self.lefts[0].T @ self.rights[0]
-        else:
-            out = np.concatenate(self.lefts).T @ np.concatenate(self.rights)
-        if self.partial is not None:
-            out += self.partial
-        return out
+                           f"{kind_of_nonfinite(grad)} in the gradient of input {index} ({origin})")
 
 
 def _accumulate(grads, owned, key, grad):
@@ -337,8 +193,79 @@ def _accumulate(grads, owned, key, grad):
             owned.add(key)
 
 
+def _incoming_gradient(tensor, g, keep_grads, capture):
+    """The gradient of ``tensor`` once all its contributions are in: densified where needed,
+    passed through its hooks, captured or kept. Returns ``(g, still_owned)``."""
+    node = tensor._node
+    if type(g) is OuterGrad:
+        # Stay lazy only into an op that takes it (transpose: x @ W.T swaps the factors).
+        if node is None or not node.fn.accepts_outer_grad or tensor._hooks \
+                or capture is not None or keep_grads or tensor._retains_grad:
+            g = g.to_dense()
+    replaced = False
+    if tensor._hooks:
+        for hook in tensor._hooks:
+            result = hook(g)
+            if result is not None:
+                g = np.asarray(result.data if hasattr(result, "data") else result)
+                replaced = True
+    if node is not None:
+        if capture is not None:
+            if id(tensor) in capture:
+                capture[id(tensor)] = g
+        elif keep_grads or tensor._retains_grad:
+            tensor.grad = g
+    return g, replaced
+
+
+def _to_leaf(tensor, g, is_owned, capture):
+    """Accumulate a finished gradient into a leaf's ``.grad`` (or capture it for ``grad()``)."""
+    if capture is not None:
+        if id(tensor) in capture:
+            capture[id(tensor)] = g
+    # A leaf owns its .grad array (optimizers and clipping modify it in place), so it never
+    # shares memory with a gradient another tensor might also hold.
+    elif tensor.grad is not None:
+        tensor.grad = tensor.grad + g
+    elif is_owned and g.dtype == tensor.dtype and not tensor._hooks:
+        tensor.grad = g          # allocated by this pass and held by nobody else: no copy
+    else:
+        tensor.grad = g.astype(tensor.dtype, copy=True)
+
+
+def _output_gradients(node, step, grads, keep_grads, capture):
+    """One gradient per output of a multi-output node: zeros for a float output nobody used,
+    None for an integer output."""
+    by_index = {}
+    in_step = {id(t) for t in step}
+    for index, t in node.live_outputs():
+        g = grads.pop(id(t), None)
+        if g is not None and id(t) in in_step:
+            by_index[index] = _incoming_gradient(t, g, keep_grads, capture)[0]
+    out = []
+    for index, (shape, dtype) in enumerate(node.output_specs):
+        g = by_index.get(index)
+        if g is None and dtype.kind == "f":
+            g = np.zeros(shape, dtype=dtype)
+        out.append(g)
+    return out
+
+
+def _call_backward(node, grads_out):
+    """Run the op's backward; an error from it names the op and its scope."""
+    try:
+        return node.fn.backward(node.ctx, *grads_out)
+    except Exception as error:
+        where = f"backward of {node.op!r}" + (f" in scope {node.scope!r}" if node.scope else "")
+        if error.args and isinstance(error.args[0], str):
+            error.args = (f"{where}: {error.args[0]}",) + error.args[1:]
+        else:
+            error.args = (where,) + error.args
+        raise
+
+
 def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, capture=None):
-    """The engine behind ``Tensor.backward`` and :func:`grad`.
+    """The engine behind ``Tensor.backward`` and :func:`grad`: runs ``graph.backward_steps``.
 
     ``capture`` (a dict id(tensor) -> None) switches to functional mode: the gradients of those
     tensors are returned in it and no ``.grad`` is written.
@@ -350,50 +277,34 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
     for root, g in zip(roots, root_grads):
         key = id(root)
         grads[key] = g if key not in grads else grads[key] + g
-    anomaly = _Mode.anomaly
+    anomaly = GradMode.anomaly
     # Consumers before their inputs: every contribution to a gradient is in before it is used.
-    for tensor in reversed(topological_order(roots, only_requires_grad=True)):
-        key = id(tensor)
-        g = grads.pop(key, None)
-        if g is None:
-            continue
-        is_owned = key in owned
-        if is_owned:
-            owned.discard(key)
+    for step in backward_steps(roots):
+        tensor = step[0]
         node = tensor._node
-        if type(g) is OuterGrad:
-            # Stay lazy only into a transpose (x @ W.T), whose backward swaps the factors.
-            if node is None or not node.fn._passes_outer_grad or tensor._hooks \
-                    or capture is not None or keep_grads or tensor._retains_grad:
-                g = g.to_dense()
-        if tensor._hooks:
-            for hook in tensor._hooks:
-                replaced = hook(g)
-                if replaced is not None:
-                    g = np.asarray(replaced.data if hasattr(replaced, "data") else replaced)
+        if node is not None and node.outputs is not None:
+            if node.freed:
+                raise GraphFreedError(FREED_MESSAGE)
+            grads_out = _output_gradients(node, step, grads, keep_grads, capture)
+        else:
+            key = id(tensor)
+            g = grads.pop(key, None)
+            if g is None:
+                continue
+            is_owned = key in owned
+            if is_owned:
+                owned.discard(key)
+            if type(g) is OuterGrad or tensor._hooks or node is not None:
+                g, replaced = _incoming_gradient(tensor, g, keep_grads, capture)
+                if replaced:
                     is_owned = False
-        if node is None:
-            if capture is not None:
-                if key in capture:
-                    capture[key] = g
-            # A leaf owns its .grad array (optimizers and clipping modify it in place), so it
-            # never shares memory with a gradient another tensor might also hold.
-            elif tensor.grad is not None:
-                tensor.grad = tensor.grad + g
-            elif is_owned and g.dtype == tensor.dtype and not tensor._hooks:
-                tensor.grad = g      # allocated by this pass and held by nobody else: no copy
-            else:
-                tensor.grad = g.astype(tensor.dtype, copy=True)
-            continue
-        if node.freed:
-            raise GraphFreedError(_FREED_MESSAGE)
-        if capture is not None:
-            if key in capture:
-                capture[key] = g
-        elif keep_grads or tensor._retains_grad:
-            tensor.grad = g
-        ctx = node.ctx
-        input_grads = node.fn.backward(ctx, g)
+            if node is None:
+                _to_leaf(tensor, g, is_owned, capture)
+                continue
+            if node.freed:
+                raise GraphFreedError(FREED_MESSAGE)
+            grads_out = (g,)
+        input_grads = _call_backward(node, grads_out)
         if type(input_grads) is not tuple:
             input_grads = tuple(input_grads) if type(input_grads) is list else (input_grads,)
         inputs = node.inputs
@@ -414,11 +325,11 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
             if anomaly:
                 if type(ig) is OuterGrad:
                     ig = ig.to_dense()
-                _check_backward_anomaly(node, g, index,
+                _check_backward_anomaly(node, grads_out, index,
                                         ig.values if type(ig) is IndexedGrad else ig)
             _accumulate(grads, owned, id(inp), ig)
         if not retain_graph:
-            ctx.release()
+            node.ctx.release()
             node.freed = True
             if not keep_grads:
                 # Drop the structure too, so intermediate activations can be collected.
@@ -467,12 +378,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=Fa
         >>> mt.grad((x ** 2).sum(), x)
         (array([6.], dtype=float32),)
     """
-    from .tensor import Tensor
-    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    outputs = [outputs] if isinstance(outputs, TensorBase) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, TensorBase) else list(inputs)
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, (Tensor, np.ndarray)):
+    elif isinstance(grad_outputs, (TensorBase, np.ndarray)):
         grad_outputs = [grad_outputs]
     for out in outputs:
         if not out.requires_grad:

@@ -12,7 +12,8 @@ Example:
 """
 import numpy as np
 
-from .tensor import _DEFAULT_FLOAT, _check_grad_dtype, make_tensor
+from .core import DEFAULT_FLOAT, check_grad_dtype
+from .tensor import make_tensor
 
 
 class _Random:
@@ -43,14 +44,14 @@ def _shape(shape):
 
 def _finish(array, requires_grad, name):
     if requires_grad:
-        _check_grad_dtype(array.dtype)
+        check_grad_dtype(array.dtype)
     t = make_tensor(array, bool(requires_grad))
     t.name = name
     return t
 
 
 def _dtype(dtype):
-    return _DEFAULT_FLOAT if dtype is None else np.dtype(dtype)
+    return DEFAULT_FLOAT if dtype is None else np.dtype(dtype)
 
 
 def zeros(*shape, dtype=None, requires_grad=False, name=None):
@@ -96,7 +97,7 @@ def arange(start, stop=None, step=1, dtype=None, requires_grad=False):
     if dtype is not None:
         values = values.astype(dtype)
     elif values.dtype.kind == "f":
-        values = values.astype(_DEFAULT_FLOAT)
+        values = values.astype(DEFAULT_FLOAT)
     return _finish(values, requires_grad, None)
 
 

@@ -75,3 +75,8 @@ class GradcheckError(MicrotensorError, AssertionError):
         >>> issubclass(mt.GradcheckError, AssertionError)
         True
     """
+
+
+FREED_MESSAGE = ("Trying to backward through the graph a second time (or to reach a node whose "
+                 "saved arrays were already freed by backward()). Pass retain_graph=True to the "
+                 "first backward() if you need to backward through the graph again.")

@@ -1,10 +1,11 @@
-"""The graph as data: scopes, node records and an iterative walk.
+"""The graph as data: node records, an iterative walk, and the order backward visits them.
 
-Every op application that needs a gradient leaves a :class:`Node` on its output tensor
-(``tensor._node``). A node knows its op, its input tensors, the scope path that was active when it
-was made (``"lstm/l0/t3"``) and a creation sequence number. :func:`walk` turns the graph behind any
-tensor into a list of :class:`GraphRecord` in topological order with stable ids (creation order,
-never ``id()``), which is what the renderer in ``viz`` draws.
+Every op application that needs a gradient leaves a :class:`~microtensor.core.Node` on its output
+tensor(s) (``tensor.grad_fn``). A node knows its op, its input tensors, the scope path that was
+active when it was made (``"lstm/l0/t3"``) and a creation sequence number. :func:`walk` turns the
+graph behind any tensor into a list of :class:`GraphRecord` in topological order with stable ids
+(creation order, never ``id()``), which is what the renderer in ``viz`` draws;
+:func:`backward_order` says in which order ``backward()`` visits those records.
 
 Example:
     >>> import microtensor as mt
@@ -14,82 +15,9 @@ Example:
     >>> [(r.id, r.op, r.scope) for r in mt.graph.walk(y)]
     [(0, None, ''), (1, 'mul', 'rnn/t0'), (2, 'sum', 'rnn/t0')]
 """
-import itertools
-from contextlib import contextmanager
 from operator import attrgetter
 
-# One counter for tensors and nodes alike: creation order is what makes ids stable across runs.
-_creation_counter = itertools.count()
-next_seq = _creation_counter.__next__
-
-
-class _ScopeState:
-    # A list of parts and the joined path, kept in sync so that Function.apply reads one attribute.
-    parts = []
-    path = ""
-
-
-@contextmanager
-def scope(name):
-    """Record ``name`` (joined with ``/`` to any enclosing scope) on every node made inside.
-
-    Example:
-        >>> import microtensor as mt
-        >>> with mt.scope("lstm/l0"), mt.scope("t3"):
-        ...     print(mt.current_scope())
-        lstm/l0/t3
-    """
-    name = str(name).strip("/")
-    if not name:
-        raise ValueError("scope name must be a non-empty string")
-    parts = _ScopeState.parts
-    parts.append(name)
-    previous = _ScopeState.path
-    _ScopeState.path = "/".join(parts)
-    try:
-        yield _ScopeState.path
-    finally:
-        parts.pop()
-        _ScopeState.path = previous
-
-
-def current_scope():
-    """The scope path active now (``""`` outside any scope).
-
-    Example:
-        >>> import microtensor as mt
-        >>> mt.current_scope()
-        ''
-    """
-    return _ScopeState.path
-
-
-class Node:
-    """The record one op application leaves on its output tensor.
-
-    Attributes: ``fn`` (the Function class), ``ctx`` (its Context), ``inputs`` (input tensors, in
-    order), ``scope`` (path string), ``seq`` (creation order), ``freed`` (backward has released the
-    saved arrays).
-    """
-
-    __slots__ = ("fn", "ctx", "inputs", "scope", "seq", "freed")
-
-    def __init__(self, fn, ctx, inputs, scope):
-        self.fn = fn
-        self.ctx = ctx
-        self.inputs = inputs
-        self.scope = scope
-        self.seq = next_seq()
-        self.freed = False
-
-    @property
-    def op(self):
-        """The op's name, e.g. ``"matmul"``."""
-        return self.fn.name
-
-    def __repr__(self):
-        where = f" in {self.scope!r}" if self.scope else ""
-        return f"<Node {self.op}{where}>"
+from .core import Node, current_scope, scope  # noqa: F401  (the graph's vocabulary, re-exported)
 
 
 class GraphRecord:
@@ -100,11 +28,14 @@ class GraphRecord:
     itself (its ``.data`` and, after ``backward(keep_grads=True)``, its ``.grad``).
     ``was_detached`` tells a leaf made by ``detach()`` (a truncated-BPTT cut); ``detached_source``
     is the tensor it was cut from if that still exists (``detached_from`` is its id when it is
-    also part of this graph).
+    also part of this graph). ``node_id`` is the same for all outputs of one op application (the
+    record id of its first output in the walk; a leaf's own id), ``output_index`` the tensor's
+    position among them (0 for single-output ops and leaves) and ``num_outputs`` their number.
     """
 
     __slots__ = ("id", "tensor", "op", "inputs", "scope", "name", "shape", "dtype",
-                 "requires_grad", "is_leaf", "detached_from", "was_detached", "detached_source")
+                 "requires_grad", "is_leaf", "detached_from", "was_detached", "detached_source",
+                 "node_id", "output_index", "num_outputs")
 
     def __repr__(self):
         return (f"GraphRecord(id={self.id}, op={self.op!r}, name={self.name!r}, "
@@ -116,12 +47,14 @@ class GraphRecord:
         return self.tensor.grad
 
 
-def topological_order(roots, only_requires_grad=False):
+def topological_order(roots, only_requires_grad=False, with_siblings=False):
     """Tensors reachable from ``roots``, every input before its consumers. Iterative.
 
-    Creation order is a topological order (an op's inputs exist before its output), so one
+    Creation order is a topological order (an op's inputs exist before its outputs), so one
     reachability pass plus one C-level sort by creation number does it, and the order does not
     depend on which root was given first. The backward pass walks it in reverse.
+    ``with_siblings`` also takes the other live outputs of a reached multi-output op (a drawing
+    shows the whole op; backward does not need them).
 
     Example:
         >>> import microtensor as mt
@@ -144,6 +77,10 @@ def topological_order(roots, only_requires_grad=False):
             for inp in node.inputs:
                 if id(inp) not in seen and (inp.requires_grad or not only_requires_grad):
                     stack.append(inp)
+            if with_siblings and node.outputs is not None:
+                for _, sibling in node.live_outputs():
+                    if id(sibling) not in seen:
+                        stack.append(sibling)
     order.sort(key=_creation_number)
     return order
 
@@ -155,8 +92,9 @@ def walk(*roots):
     """The graph behind ``roots`` as :class:`GraphRecord` s in creation (= topological) order.
 
     Ids are positions in creation order, so the same program gives the same ids on every run.
-    Works after ``backward(keep_grads=True)`` or ``retain_graph=True``; after a plain backward the
-    graph's structure is released and only the root is left.
+    All live outputs of a multi-output op are walked once one of them is reached. Works after
+    ``backward(keep_grads=True)`` or ``retain_graph=True``; after a plain backward the graph's
+    structure is released and only the root is left.
 
     Example:
         >>> import microtensor as mt
@@ -164,8 +102,11 @@ def walk(*roots):
         >>> y = (w @ w.T).tanh()
         >>> [r.op for r in walk(y)]
         [None, 'transpose', 'matmul', 'tanh']
+        >>> a, b = mt.ones(4, requires_grad=True).split(2)
+        >>> [(r.id, r.op, r.node_id, r.output_index, r.num_outputs) for r in walk(b)]
+        [(0, None, 0, 0, 1), (1, 'split', 1, 0, 2), (2, 'split', 1, 1, 2)]
     """
-    tensors = topological_order(roots)
+    tensors = topological_order(roots, with_siblings=True)
     ids = {id(t): i for i, t in enumerate(tensors)}
     records = []
     for i, t in enumerate(tensors):
@@ -181,9 +122,70 @@ def walk(*roots):
         r.dtype = t.dtype
         r.requires_grad = t.requires_grad
         r.is_leaf = node is None
+        r.node_id, r.output_index, r.num_outputs = i, 0, 1
+        if node is not None and node.outputs is not None:
+            r.num_outputs = len(node.outputs)
+            present = [(index, ids[id(o)]) for index, o in node.live_outputs() if id(o) in ids]
+            r.node_id = present[0][1]
+            r.output_index = next(index for index, rid in present if rid == i)
         source = t._detached_from() if t._detached_from is not None else None
         r.was_detached = t._detached_from is not None
         r.detached_source = source
         r.detached_from = ids.get(id(source)) if source is not None else None
         records.append(r)
     return records
+
+
+def backward_steps(roots):
+    """The backward pass's schedule: a list of steps, each a list of tensors whose gradients are
+    complete at that step, in the order ``backward()`` visits them. Iterative.
+
+    Reverse creation order over the tensors reachable through inputs that require a gradient; the
+    reached outputs of one multi-output op form one step (in output order), taken where the first
+    of them comes up, since its backward runs once for all of them. ``backward()`` runs exactly
+    this schedule; :func:`backward_order` reports it as walk ids.
+
+    Example:
+        >>> import microtensor as mt
+        >>> x = mt.tensor([1.0], requires_grad=True)
+        >>> [[t is x for t in step] for step in backward_steps([(x * 2).sum()])]
+        [[False], [False], [True]]
+    """
+    steps = []
+    done = set()
+    order = topological_order(roots, only_requires_grad=True)
+    reached = None
+    for tensor in reversed(order):
+        node = tensor._node
+        if node is None or node.outputs is None:
+            steps.append([tensor])
+            continue
+        if id(node) in done:
+            continue
+        done.add(id(node))
+        if reached is None:
+            reached = {id(t) for t in order}
+        steps.append([t for _, t in node.live_outputs() if id(t) in reached])
+    return steps
+
+
+def backward_order(*roots):
+    """The record ids of ``walk(*roots)`` in the order ``backward()`` completes their gradients.
+
+    One entry per tensor that takes part in backward (requires a gradient and is reached from a
+    root through such tensors): the roots first, every leaf after all its consumers, and all the
+    reached outputs of a multi-output op next to each other. Tensors that need no gradient
+    (constants, integer outputs) are not in it. A step-by-step replay of the backward pass (the
+    explorer's "backward step k") is ``backward_order(root)[:k]``.
+
+    Example:
+        >>> import microtensor as mt
+        >>> x = mt.tensor([1.0, 2.0], requires_grad=True, name="x")
+        >>> loss = (x * 3.0).sum()
+        >>> [(r.id, r.op) for r in walk(loss)]
+        [(0, None), (1, None), (2, 'mul'), (3, 'sum')]
+        >>> backward_order(loss)
+        [3, 2, 0]
+    """
+    ids = {id(r.tensor): r.id for r in walk(*roots)}
+    return [ids[id(t)] for step in backward_steps(roots) for t in step]

@@ -16,52 +16,26 @@ import weakref
 
 import numpy as np
 
-from .graph import _ScopeState, next_seq
-
-_DEFAULT_FLOAT = np.dtype(np.float32)
-_SUPPORTED_KINDS = "fiub"
-
-
-def _check_grad_dtype(dtype):
-    if dtype.kind != "f":
-        raise TypeError(f"only floating-point tensors can require gradients, not {dtype} "
-                        f"(integer tensors serve as indices and targets)")
+from . import autograd
+from .core import TensorBase, check_grad_dtype, init_tensor, to_array
+from .ops.elementwise import (Abs, Add, Cast, Clip, Div, Equal, Exp, Greater, GreaterEqual,
+                              LeakyRelu, Less, LessEqual, Log, Maximum, Minimum, Mul, Neg,
+                              NotEqual, Pow, Relu, Sigmoid, Softplus, Sqrt, Sub, Tanh)
+from .ops.linalg import MatMul
+from .ops.reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Sum, Var
+from .ops.reduce import axis_or_dim as _axis
+from .ops.shape import (GetItem, chunk, expand, flatten, permute, reshape, split, squeeze,
+                        transpose, unsqueeze)
 
 
 def make_tensor(data, requires_grad):
-    """Wrap an ndarray without copying or checking (the fast path used by every op)."""
-    t = Tensor.__new__(Tensor)
-    t.data = data
-    t.grad = None
-    t.requires_grad = requires_grad
-    t.name = None
-    t._node = None
-    t._hooks = None
-    t._retains_grad = False
-    t._detached_from = None
-    t._scope = _ScopeState.path
-    t._seq = next_seq()
-    return t
+    """Wrap an ndarray in a Tensor without copying or checking (the fast path every op takes).
 
-
-def _to_array(data, dtype):
-    """Convert user data to an ndarray with PyTorch's dtype defaults, or raise a clear TypeError."""
-    if isinstance(data, Tensor):
-        data = data.data
-    if isinstance(data, str) or (isinstance(data, np.ndarray) and data.dtype.kind in "USO"):
-        raise TypeError(f"cannot make a tensor from text ({data!r:.40}); give numbers")
-    try:
-        array = np.array(data, dtype=dtype, copy=True)
-    except (ValueError, TypeError) as error:
-        raise TypeError(f"cannot make a tensor from {type(data).__name__}: {error} "
-                        f"(nested lists must be rectangular and hold only numbers)") from None
-    if array.dtype.kind not in _SUPPORTED_KINDS:
-        raise TypeError(f"unsupported dtype {array.dtype}: use float32, float64, int or bool data")
-    if dtype is None and array.dtype.kind == "f" and not isinstance(data, (np.ndarray, np.generic)):
-        array = array.astype(_DEFAULT_FLOAT)   # Python floats -> float32, as in PyTorch
-    if array.dtype.kind == "u" and dtype is None:
-        array = array.astype(np.int64)
-    return array
+    Example:
+        >>> make_tensor(np.zeros(2), False).shape
+        (2,)
+    """
+    return init_tensor(Tensor.__new__(Tensor), data, requires_grad)
 
 
 def tensor(data, requires_grad=False, dtype=None, name=None):
@@ -75,24 +49,15 @@ def tensor(data, requires_grad=False, dtype=None, name=None):
         >>> mt.tensor([1.0, 2.0], requires_grad=True, name="w")
         tensor([1., 2.], dtype=float32, requires_grad=True, name='w')
     """
-    array = _to_array(data, None if dtype is None else np.dtype(dtype))
+    array = to_array(data, None if dtype is None else np.dtype(dtype))
     if requires_grad:
-        _check_grad_dtype(array.dtype)
+        check_grad_dtype(array.dtype)
     t = make_tensor(array, bool(requires_grad))
     t.name = name
     return t
 
 
-def _axis(axis, dim, default=None):
-    """``axis``, or its PyTorch alias ``dim``; ``default`` when neither is given."""
-    if dim is not None:
-        if axis is not None:
-            raise TypeError("give axis or dim, not both")
-        return dim
-    return default if axis is None else axis
-
-
-class Tensor:
+class Tensor(TensorBase):
     """An n-dimensional array that records the ops applied to it (see :func:`tensor`).
 
     Attributes:
@@ -109,8 +74,7 @@ class Tensor:
         ((1, 3), (3, 1), dtype('float32'))
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "name", "_node", "_hooks", "_retains_grad",
-                 "_detached_from", "_scope", "_seq", "__weakref__")
+    __slots__ = ()
     # NumPy must hand `ndarray * tensor` to Tensor.__rmul__ instead of converting the tensor.
     __array_ufunc__ = None
 
@@ -120,49 +84,9 @@ class Tensor:
                      "_detached_from", "_scope", "_seq"):
             setattr(self, slot, getattr(source, slot))
 
-    # ----- properties -------------------------------------------------------------------------
-    @property
-    def shape(self):
-        """The shape, a tuple of ints."""
-        return self.data.shape
-
-    @property
-    def ndim(self):
-        """Number of dimensions."""
-        return self.data.ndim
-
-    @property
-    def size(self):
-        """Number of elements."""
-        return self.data.size
-
-    @property
-    def dtype(self):
-        """The NumPy dtype."""
-        return self.data.dtype
-
-    @property
-    def is_leaf(self):
-        """True if no recorded op made this tensor (parameters, inputs, detached tensors)."""
-        return self._node is None
-
-    @property
-    def scope(self):
-        """The scope path that was active when this tensor was made (``""`` outside any scope).
-
-        Example:
-            >>> import microtensor as mt
-            >>> with mt.scope("encoder"):
-            ...     h = mt.zeros(2)
-            >>> h.scope
-            'encoder'
-        """
-        return self._node.scope if self._node is not None else self._scope
-
-    @property
-    def grad_fn(self):
-        """The :class:`~microtensor.graph.Node` that made this tensor, or None for a leaf."""
-        return self._node
+    # Function.apply makes every op output with its first input's _wrap: a plain Tensor, also
+    # for ops on a Parameter (as in PyTorch).
+    _wrap = staticmethod(make_tensor)
 
     @property
     def T(self):
@@ -239,7 +163,7 @@ class Tensor:
             True
         """
         if requires_grad:
-            _check_grad_dtype(self.data.dtype)
+            check_grad_dtype(self.data.dtype)
         self.requires_grad = bool(requires_grad)
         return self
 
@@ -251,12 +175,7 @@ class Tensor:
             >>> mt.ones(2).astype("float64").dtype
             dtype('float64')
         """
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            # An integer or boolean result cannot carry a gradient: record no graph for it.
-            from .autograd import no_grad
-            with no_grad():
-                return Cast.apply(self, dtype=dtype)
+        dtype = np.dtype(dtype)   # (an integer or boolean result records no graph)
         return Cast.apply(self, dtype=dtype)
 
     def double(self):
@@ -285,8 +204,7 @@ class Tensor:
             >>> x.grad, h.grad
             (array([18., 36.], dtype=float32), array([ 6., 12.], dtype=float32))
         """
-        from .autograd import backward
-        backward(self, gradient, retain_graph=retain_graph, keep_grads=keep_grads)
+        autograd.backward(self, gradient, retain_graph=retain_graph, keep_grads=keep_grads)
 
     def register_hook(self, fn):
         """Call ``fn(grad)`` when this tensor's gradient is computed; a returned array replaces it.
@@ -415,13 +333,3 @@ class _HookHandle:
     def remove(self):
         if self._fn in self._hooks:
             self._hooks.remove(self._fn)
-
-
-# The ops import Function, which imports this module: import them after Tensor exists.
-from .ops.elementwise import (Abs, Add, Cast, Clip, Div, Equal, Exp, Greater, GreaterEqual,  # noqa: E402
-                              LeakyRelu, Less, LessEqual, Log, Maximum, Minimum, Mul, Neg,
-                              NotEqual, Pow, Relu, Sigmoid, Softplus, Sqrt, Sub, Tanh)
-from .ops.linalg import MatMul  # noqa: E402
-from .ops.reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Sum, Var  # noqa: E402
-from .ops.shape import (GetItem, chunk, expand, flatten, permute, reshape, split,  # noqa: E402
-                        squeeze, transpose, unsqueeze)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import microtensor as mt
-from microtensor.autograd import IndexedGrad, OuterGrad
+from microtensor.extend import IndexedGrad, OuterGrad
 
 
 def _rand(*shape, seed=0):

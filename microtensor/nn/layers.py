@@ -13,7 +13,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..tensor import _DEFAULT_FLOAT
+from ..core import get_default_dtype
 from . import functional as F
 from . import init
 from .module import Module
@@ -25,7 +25,7 @@ __all__ = ["Identity", "Linear", "Embedding", "LayerNorm", "Dropout", "Tanh", "S
 
 
 def _float_dtype(dtype):
-    dtype = _DEFAULT_FLOAT if dtype is None else np.dtype(dtype)
+    dtype = get_default_dtype() if dtype is None else np.dtype(dtype)
     if dtype.kind != "f":
         raise TypeError(f"parameters must be floating point, got dtype {dtype}")
     return dtype

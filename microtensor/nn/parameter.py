@@ -1,5 +1,6 @@
 """``Parameter``: a tensor that a ``Module`` registers as learnable."""
-from ..tensor import Tensor, _to_array
+from ..core import to_array
+from ..tensor import Tensor
 
 
 class Parameter(Tensor):
@@ -17,7 +18,7 @@ class Parameter(Tensor):
     def __init__(self, data, requires_grad=True, name=None):
         if isinstance(data, Tensor):
             data = data.data
-        array = _to_array(data, None)
+        array = to_array(data)
         if array.dtype.kind != "f":
             raise TypeError(f"a Parameter must be floating point, not {array.dtype}")
         super().__init__(array, requires_grad=requires_grad, name=name)

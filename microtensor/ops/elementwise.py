@@ -1,27 +1,7 @@
 """Elementwise ops with NumPy broadcasting. Binary ops share one ``unbroadcast``."""
 import numpy as np
 
-from ..errors import ShapeError
-from ..function import Function
-from ..tensor import Tensor
-
-
-def unbroadcast(grad, shape):
-    """Sum ``grad`` down to ``shape``, undoing NumPy broadcasting (leading axes and size-1 axes).
-
-    Example:
-        >>> unbroadcast(np.ones((2, 3)), (3,))
-        array([2., 2., 2.])
-    """
-    if grad.shape == shape:
-        return grad
-    extra = grad.ndim - len(shape)
-    if extra:
-        grad = grad.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad
+from ..extend import Function, ShapeError, unbroadcast
 
 
 def _broadcast_error(name, symbol, a, b):
@@ -431,14 +411,8 @@ class _Comparison(Function):
             raise _broadcast_error(cls.name, "vs", a, b) from None
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad):     # (never called: a boolean output records no node)
         return None, None
-
-    @classmethod
-    def apply(cls, a, b):
-        from ..autograd import no_grad
-        with no_grad():
-            return super().apply(a, b)
 
 
 class Less(_Comparison):
@@ -565,12 +539,6 @@ def where(cond, a, b):
         >>> mt.where(x > 0, x, 0.0)
         tensor([0., 2.], dtype=float32)
     """
-    # A Python number takes the dtype of the other (float) operand, not cond's bool: otherwise
-    # `where(x > 0, x, 0)` would upcast a float32 x to float64.
-    a_is_number = isinstance(a, (bool, int, float, np.number))
-    b_is_number = isinstance(b, (bool, int, float, np.number))
-    if a_is_number and isinstance(b, Tensor) and b.dtype.kind == "f":
-        a = np.asarray(a, dtype=b.dtype)
-    elif b_is_number and isinstance(a, Tensor) and a.dtype.kind == "f":
-        b = np.asarray(b, dtype=a.dtype)
+    # A Python number takes the dtype of the floating-point operand, not cond's bool (see
+    # Function.apply), so `where(x > 0, x, 0)` keeps a float32 x float32.
     return Where.apply(cond, a, b)

@@ -1,17 +1,14 @@
 """Matrix multiplication with NumPy's rules (1-d operands, batched leading axes)."""
 import numpy as np
 
-from ..autograd import OuterGrad
-from ..errors import ShapeError
-from ..function import Function
-from .elementwise import unbroadcast
+from ..extend import Function, OuterGrad, ShapeError, unbroadcast
 
 
 _FEW_ROWS = 128      # up to this many rows, x @ W.T is computed as (W @ x.T).T (measured)
 
 
 def _weight_grad(a, grad):
-    """a.T @ grad, lazily when the dtypes agree (see autograd.OuterGrad)."""
+    """a.T @ grad, lazily when the dtypes agree (see microtensor.extend.OuterGrad)."""
     if a.dtype != grad.dtype:
         return a.T @ grad
     return OuterGrad([a], [grad])

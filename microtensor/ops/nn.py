@@ -22,8 +22,7 @@ Example:
 """
 import numpy as np
 
-from ..errors import ShapeError
-from ..function import Function
+from ..extend import Function, ShapeError, unbroadcast
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -407,7 +406,6 @@ class BinaryCrossEntropyWithLogits(Function):
                 losses = (1 - y) * x + log_weight * softplus_neg
                 gw = losses * (grad if ctx.reduction != "mean"
                                else grad / np.asarray(x.size, dtype=x.dtype))
-                from .elementwise import unbroadcast
                 grads.append(unbroadcast(np.broadcast_to(gw, x.shape), weight[0].shape).copy())
             else:
                 grads.append(None)

@@ -1,8 +1,7 @@
 """Reductions and the softmax family. ``axis`` is None (all), an int or a tuple of ints."""
 import numpy as np
 
-from ..errors import ShapeError
-from ..function import Function
+from ..extend import Function, ShapeError
 
 
 def _normalize_axis(axis, ndim, op):
@@ -177,46 +176,55 @@ class LogSoftmax(Function):
         return grad - np.exp(out) * np.sum(grad, axis=ctx.axis, keepdims=True)
 
 
-def _axis(axis, dim, default=None):
-    from ..tensor import _axis as pick
-    return pick(axis, dim, default)
+def axis_or_dim(axis, dim, default=None):
+    """``axis``, or its PyTorch alias ``dim``; ``default`` when neither is given.
+
+    Example:
+        >>> axis_or_dim(None, 1), axis_or_dim(None, None, -1)
+        (1, -1)
+    """
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("give axis or dim, not both")
+        return dim
+    return default if axis is None else axis
 
 
 def sum(a, axis=None, keepdims=False, dim=None):
     """Sum over ``axis`` (alias ``dim``). Example: ``mt.sum(mt.ones(2, 3), axis=1)``"""
-    return Sum.apply(a, axis=_axis(axis, dim), keepdims=keepdims)
+    return Sum.apply(a, axis=axis_or_dim(axis, dim), keepdims=keepdims)
 
 
 def mean(a, axis=None, keepdims=False, dim=None):
     """Mean over ``axis``. Example: ``mt.mean(mt.ones(2, 3), axis=0)``"""
-    return Mean.apply(a, axis=_axis(axis, dim), keepdims=keepdims)
+    return Mean.apply(a, axis=axis_or_dim(axis, dim), keepdims=keepdims)
 
 
 def max(a, axis=None, keepdims=False, dim=None):
     """Max over ``axis``. Example: ``mt.max(mt.arange(3.0))``"""
-    return Max.apply(a, axis=_axis(axis, dim), keepdims=keepdims)
+    return Max.apply(a, axis=axis_or_dim(axis, dim), keepdims=keepdims)
 
 
 def min(a, axis=None, keepdims=False, dim=None):
     """Min over ``axis``. Example: ``mt.min(mt.arange(3.0))``"""
-    return Min.apply(a, axis=_axis(axis, dim), keepdims=keepdims)
+    return Min.apply(a, axis=axis_or_dim(axis, dim), keepdims=keepdims)
 
 
 def var(a, axis=None, keepdims=False, dim=None, ddof=0):
     """Variance over ``axis``. Example: ``mt.var(mt.arange(4.0))``"""
-    return Var.apply(a, axis=_axis(axis, dim), keepdims=keepdims, ddof=ddof)
+    return Var.apply(a, axis=axis_or_dim(axis, dim), keepdims=keepdims, ddof=ddof)
 
 
 def logsumexp(a, axis=None, keepdims=False, dim=None):
     """Stable log-sum-exp. Example: ``mt.logsumexp(mt.zeros(2, 3), axis=-1)``"""
-    return LogSumExp.apply(a, axis=_axis(axis, dim), keepdims=keepdims)
+    return LogSumExp.apply(a, axis=axis_or_dim(axis, dim), keepdims=keepdims)
 
 
 def softmax(a, axis=None, dim=None):
     """Stable softmax along ``axis``. Example: ``mt.softmax(mt.zeros(2, 3), axis=-1)``"""
-    return Softmax.apply(a, axis=_axis(axis, dim, -1))
+    return Softmax.apply(a, axis=axis_or_dim(axis, dim, -1))
 
 
 def log_softmax(a, axis=None, dim=None):
     """Stable log-softmax along ``axis``. Example: ``mt.log_softmax(mt.zeros(2, 3))``"""
-    return LogSoftmax.apply(a, axis=_axis(axis, dim, -1))
+    return LogSoftmax.apply(a, axis=axis_or_dim(axis, dim, -1))

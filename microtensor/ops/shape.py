@@ -1,10 +1,7 @@
 """Shape ops: reshape, transpose, expand, indexing, cat, stack, and composites built from them."""
 import numpy as np
 
-from ..errors import ShapeError
-from ..autograd import IndexedGrad
-from ..function import Function
-from .elementwise import unbroadcast
+from ..extend import Function, IndexedGrad, ShapeError, unbroadcast
 
 
 def _check_axis(axis, ndim, op, shape):
@@ -61,7 +58,7 @@ class Transpose(Function):
         ctx.inverse = tuple(inverse)
         return a.transpose(axes)
 
-    _passes_outer_grad = True      # a lazy weight gradient transposes by swapping its factors
+    accepts_outer_grad = True      # a lazy weight gradient transposes by swapping its factors
 
     @staticmethod
     def backward(ctx, grad):
@@ -188,6 +185,26 @@ class Stack(Function):
         return tuple(np.moveaxis(grad, ctx.axis, 0))
 
 
+class Split(Function):
+    """Cut along ``axis`` into pieces of the given ``sizes``: one node, one output per piece.
+
+    Example:
+        >>> import microtensor as mt
+        >>> i, f = Split.apply(mt.zeros(2, 6, requires_grad=True), sizes=(4, 2), axis=1)
+        >>> i.shape, f.shape, i.grad_fn is f.grad_fn
+        ((2, 4), (2, 2), True)
+    """
+
+    @staticmethod
+    def forward(ctx, a, sizes=(), axis=0):
+        ctx.axis = axis
+        return tuple(np.split(a, np.cumsum(sizes)[:-1], axis=axis))
+
+    @staticmethod
+    def backward(ctx, *grads):            # (zeros for a piece nobody used)
+        return np.concatenate(grads, axis=ctx.axis)
+
+
 # ----- functions (also the Tensor methods) -----------------------------------------------------
 def reshape(a, *shape):
     """Reshape; accepts ``reshape(a, 2, 3)`` and ``reshape(a, (2, 3))``.
@@ -300,6 +317,8 @@ def stack(tensors, axis=0, dim=None):
 def split(a, split_size_or_sections, axis=0):
     """Split into pieces of ``split_size`` (last may be smaller) or of the listed sizes (PyTorch).
 
+    The pieces are the outputs of ONE ``split`` node (a drawing shows one op with its pieces).
+
     Example:
         >>> import microtensor as mt
         >>> [p.shape for p in mt.arange(5.0).split(2)]
@@ -318,12 +337,7 @@ def split(a, split_size_or_sections, axis=0):
         if sum(sizes) != length:
             raise ShapeError(f"split: sizes {sizes} sum to {sum(sizes)}, but axis {axis} of "
                              f"shape {a.shape} has {length}")
-    pieces, start = [], 0
-    prefix = (slice(None),) * axis
-    for size in sizes:
-        pieces.append(a[prefix + (slice(start, start + size),)])
-        start += size
-    return tuple(pieces)
+    return Split.apply(a, sizes=tuple(int(s) for s in sizes), axis=axis)
 
 
 def chunk(a, chunks, axis=0):

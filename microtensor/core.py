@@ -1,0 +1,243 @@
+"""The bottom of the engine: a tensor's data, the graph node, and the grad and scope state.
+
+Everything else in microtensor imports this module and this module imports nothing of
+microtensor's except its errors, so the import order has no circle::
+
+    errors, core -> gradients -> function (extend) -> graph -> autograd -> ops -> tensor -> nn, optim
+
+:class:`TensorBase` holds what every tensor has (data, grad, node, name, scope, version) and
+what can be done without any op; ``microtensor.Tensor`` subclasses it and adds the operators,
+which call the ops. An op's output is made by the input tensor's ``_wrap`` (Tensor's own
+factory), so this module never needs to know the class on top.
+
+Example:
+    >>> import microtensor as mt
+    >>> isinstance(mt.ones(2), TensorBase), mt.get_default_dtype()
+    (True, dtype('float32'))
+"""
+import itertools
+from contextlib import contextmanager
+
+import numpy as np
+
+# One counter for tensors and nodes alike: creation order is what makes ids stable across runs.
+_creation_counter = itertools.count()
+next_seq = _creation_counter.__next__
+
+DEFAULT_FLOAT = np.dtype(np.float32)
+_SUPPORTED_KINDS = "fiub"
+
+
+def get_default_dtype():
+    """The dtype Python floats become: float32, as in PyTorch.
+
+    Example:
+        >>> import microtensor as mt
+        >>> mt.get_default_dtype()
+        dtype('float32')
+    """
+    return DEFAULT_FLOAT
+
+
+class GradMode:
+    """Process-wide switches read by every op application: recording on/off, anomaly checks."""
+    grad_enabled = True
+    anomaly = False
+
+
+class ScopeState:
+    """The active scope: a list of parts and the joined path, kept in sync so that an op reads
+    one attribute."""
+    parts = []
+    path = ""
+
+
+@contextmanager
+def scope(name):
+    """Record ``name`` (joined with ``/`` to any enclosing scope) on every node made inside.
+
+    Example:
+        >>> import microtensor as mt
+        >>> with mt.scope("lstm/l0"), mt.scope("t3"):
+        ...     print(mt.current_scope())
+        lstm/l0/t3
+    """
+    name = str(name).strip("/")
+    if not name:
+        raise ValueError("scope name must be a non-empty string")
+    parts = ScopeState.parts
+    parts.append(name)
+    previous = ScopeState.path
+    ScopeState.path = "/".join(parts)
+    try:
+        yield ScopeState.path
+    finally:
+        parts.pop()
+        ScopeState.path = previous
+
+
+def current_scope():
+    """The scope path active now (``""`` outside any scope).
+
+    Example:
+        >>> import microtensor as mt
+        >>> mt.current_scope()
+        ''
+    """
+    return ScopeState.path
+
+
+class Node:
+    """The record one op application leaves on its output tensor(s).
+
+    Attributes: ``fn`` (the Function class), ``ctx`` (its Context), ``inputs`` (input tensors, in
+    order), ``scope`` (path string), ``seq`` (creation order), ``freed`` (backward has released the
+    saved arrays), ``outputs`` (None for a single-output op; for a multi-output op a tuple of
+    weak references to its outputs, and ``output_specs`` their ``(shape, dtype)``, so backward can
+    hand a zero gradient to an output nobody used).
+
+    Example:
+        >>> import microtensor as mt
+        >>> a, b = mt.ones(4, requires_grad=True).split(2)
+        >>> a.grad_fn.num_outputs, a.grad_fn is b.grad_fn
+        (2, True)
+    """
+
+    __slots__ = ("fn", "ctx", "inputs", "scope", "seq", "freed", "outputs", "output_specs")
+
+    def __init__(self, fn, ctx, inputs, scope, outputs=None):
+        self.fn = fn
+        self.ctx = ctx
+        self.inputs = inputs
+        self.scope = scope
+        self.seq = next_seq()
+        self.freed = False
+        self.outputs = outputs
+        self.output_specs = None
+
+    @property
+    def op(self):
+        """The op's name, e.g. ``"matmul"``."""
+        return self.fn.name
+
+    @property
+    def num_outputs(self):
+        """How many tensors the op application returned (1 for most ops)."""
+        return 1 if self.outputs is None else len(self.outputs)
+
+    def live_outputs(self):
+        """The outputs of a multi-output node that still exist, as ``(index, tensor)`` pairs."""
+        if self.outputs is None:
+            return []
+        pairs = []
+        for index, ref in enumerate(self.outputs):
+            t = ref()
+            if t is not None:
+                pairs.append((index, t))
+        return pairs
+
+    def __repr__(self):
+        where = f" in {self.scope!r}" if self.scope else ""
+        return f"<Node {self.op}{where}>"
+
+
+def check_grad_dtype(dtype):
+    """Only floating-point tensors can require gradients: raise a TypeError for any other dtype."""
+    if dtype.kind != "f":
+        raise TypeError(f"only floating-point tensors can require gradients, not {dtype} "
+                        f"(integer tensors serve as indices and targets)")
+
+
+def to_array(data, dtype=None):
+    """User data as a new ndarray with PyTorch's dtype defaults, or a clear TypeError.
+
+    Example:
+        >>> to_array([1.0, 2.0]).dtype, to_array([1, 2]).dtype
+        (dtype('float32'), dtype('int64'))
+    """
+    if isinstance(data, TensorBase):
+        data = data.data
+    if isinstance(data, str) or (isinstance(data, np.ndarray) and data.dtype.kind in "USO"):
+        raise TypeError(f"cannot make a tensor from text ({data!r:.40}); give numbers")
+    try:
+        array = np.array(data, dtype=dtype, copy=True)
+    except (ValueError, TypeError) as error:
+        raise TypeError(f"cannot make a tensor from {type(data).__name__}: {error} "
+                        f"(nested lists must be rectangular and hold only numbers)") from None
+    if array.dtype.kind not in _SUPPORTED_KINDS:
+        raise TypeError(f"unsupported dtype {array.dtype}: use float32, float64, int or bool data")
+    if dtype is None and array.dtype.kind == "f" and not isinstance(data, (np.ndarray, np.generic)):
+        array = array.astype(DEFAULT_FLOAT)   # Python floats -> float32, as in PyTorch
+    if array.dtype.kind == "u" and dtype is None:
+        array = array.astype(np.int64)
+    return array
+
+
+def init_tensor(t, data, requires_grad):
+    """Fill the slots of a new tensor object (the fast path every op output takes: no checks)."""
+    t.data = data
+    t.grad = None
+    t.requires_grad = requires_grad
+    t.name = None
+    t._node = None
+    t._hooks = None
+    t._retains_grad = False
+    t._detached_from = None
+    t._scope = ScopeState.path
+    t._seq = next_seq()
+    return t
+
+
+class TensorBase:
+    """What every tensor has, independent of any op: data, gradient, node, name, scope.
+
+    ``microtensor.Tensor`` is the class users hold; this base exists so that the engine's lower
+    layers (Function, autograd, graph) can recognise tensors without importing the class that
+    imports them.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "name", "_node", "_hooks", "_retains_grad",
+                 "_detached_from", "_scope", "_seq", "__weakref__")
+
+    @property
+    def shape(self):
+        """The shape, a tuple of ints."""
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        """Number of dimensions."""
+        return self.data.ndim
+
+    @property
+    def size(self):
+        """Number of elements."""
+        return self.data.size
+
+    @property
+    def dtype(self):
+        """The NumPy dtype."""
+        return self.data.dtype
+
+    @property
+    def is_leaf(self):
+        """True if no recorded op made this tensor (parameters, inputs, detached tensors)."""
+        return self._node is None
+
+    @property
+    def scope(self):
+        """The scope path that was active when this tensor was made (``""`` outside any scope).
+
+        Example:
+            >>> import microtensor as mt
+            >>> with mt.scope("encoder"):
+            ...     h = mt.zeros(2)
+            >>> h.scope
+            'encoder'
+        """
+        return self._node.scope if self._node is not None else self._scope
+
+    @property
+    def grad_fn(self):
+        """The :class:`~microtensor.core.Node` that made this tensor, or None for a leaf."""
+        return self._node

@@ -37,6 +37,7 @@ from .creation import (arange, eye, full, get_rng, manual_seed, ones, ones_like,
 from .gradcheck import gradcheck
 from . import nn, optim
 from .serialize import CheckpointError, load, save
+from .atomic import atomic_write
 
 float32 = np.float32
 float64 = np.float64

@@ -1,15 +1,21 @@
 """Safe checkpoints: ``save(obj, path)`` and ``load(path)``, an ``.npz`` that never holds a pickle.
 
-A checkpoint is a nested structure of dicts (str or int keys), lists, tuples, arrays, tensors,
-numbers, strings, booleans and None: a model's ``state_dict()``, an optimizer's, a step counter, a
+A checkpoint is a tree of dicts (str or int keys), lists, tuples, arrays, tensors, numbers,
+strings, booleans and None: a model's ``state_dict()``, an optimizer's, a step counter, a
 vocabulary. Arrays are stored as ``.npy`` members of a zip (``numpy.savez``); the shape of the tree
-and every scalar are stored in a JSON manifest member. Loading uses ``allow_pickle=False``, so a
-file can never run code, and a file holding a pickled object array is refused.
+and every scalar are stored in a JSON manifest member whose schema is
+:mod:`microtensor.checkpoint_schema` (and docs/checkpoints.md). Nothing is ever unpickled.
 
-Writes are atomic: the archive goes to a temporary file in the same folder, is flushed and
-fsync'ed, then renamed over the target with ``os.replace``; a crash half-way leaves the previous
-checkpoint untouched. A truncated, corrupt or foreign file raises :class:`CheckpointError` naming
-the file and what is wrong.
+Saving is atomic (:func:`microtensor.atomic.atomic_write`: a crash leaves the old checkpoint or
+the new one, never half of one), writes through a symlink to its target, keeps the target's
+permission bits, and refuses before writing anything what would not come back exactly: objects,
+masked, text or object arrays, cycles, nesting deeper than ``MAX_DEPTH``.
+
+Loading checks before anything big is read: the file must be a regular file (a FIFO is refused,
+not waited on); the manifest is read under a size limit and checked node by node against the
+schema; every member must be one the manifest names, with the dtype and shape it says, and the
+declared sizes must fit ``max_bytes``. Every failure is a :class:`CheckpointError` naming the file
+and the problem. No two entries of a loaded checkpoint share an array.
 
 Example:
     >>> import os, tempfile, numpy as np, microtensor as mt
@@ -22,26 +28,26 @@ Example:
 """
 import json
 import os
-import tempfile
-import zipfile
-import zlib
 
 import numpy as np
 
+from .atomic import atomic_write
+from .checkpoint_archive import Archive, ArchiveError
+from .checkpoint_schema import (FORMAT, MAX_DEPTH, MAX_INT_DIGITS, VERSION, ManifestError, build,
+                                check, declared_bytes, encode)
 from .errors import MicrotensorError
-from .tensor import Tensor, tensor
 
-__all__ = ["save", "load", "CheckpointError"]
+__all__ = ["save", "load", "CheckpointError", "MAX_BYTES", "MAX_MANIFEST_BYTES", "MAX_DEPTH"]
 
-FORMAT = "microtensor-checkpoint"
-VERSION = 1
 _MANIFEST = "__microtensor_manifest__"
-# Array dtypes that NumPy stores and reads back without pickle: bool, ints, floats, complex.
-_SAFE_KINDS = "biufc"
+MAX_BYTES = 4 << 30
+"""Default limit of :func:`load` on the arrays' data (4 GiB), declared and read."""
+MAX_MANIFEST_BYTES = 64 << 20
+"""Default limit of :func:`load` on the JSON manifest (64 MiB: a million-entry vocabulary)."""
 
 
 class CheckpointError(MicrotensorError, ValueError):
-    """A checkpoint cannot be written or read; the message names the file and the problem.
+    """A checkpoint cannot be read; the message names the file and the problem.
 
     Example:
         >>> import os, tempfile, microtensor as mt
@@ -56,89 +62,7 @@ class CheckpointError(MicrotensorError, ValueError):
     """
 
 
-# ----- encoding the tree ------------------------------------------------------------------------
-def _encode(obj, where, arrays):
-    """The JSON node for ``obj``; arrays go into ``arrays`` under a generated member name."""
-    if obj is None:
-        return {"t": "none"}
-    if isinstance(obj, (bool, np.bool_)) and not isinstance(obj, np.ndarray):
-        return {"t": "bool", "v": bool(obj)}
-    if isinstance(obj, int):
-        return {"t": "int", "v": int(obj)}
-    if isinstance(obj, float):
-        return {"t": "float", "v": repr(float(obj))}    # repr round-trips exactly, NaN/Inf included
-    if isinstance(obj, str):
-        return {"t": "str", "v": obj}
-    if isinstance(obj, np.generic):
-        return _encode_array(np.asarray(obj), where, arrays, kind="scalar")
-    if isinstance(obj, np.ndarray):
-        return _encode_array(obj, where, arrays, kind="array")
-    if isinstance(obj, Tensor):
-        node = _encode_array(obj.data, where, arrays, kind="tensor")
-        node["requires_grad"] = bool(obj.requires_grad)
-        return node
-    if isinstance(obj, dict):
-        items = []
-        for key, value in obj.items():
-            if isinstance(key, bool) or not isinstance(key, (str, int, np.integer)):
-                raise TypeError(f"save: dict key {key!r} at {where or 'the top level'} must be a str "
-                                f"or an int, not {type(key).__name__}")
-            key_node = {"s": key} if isinstance(key, str) else {"i": int(key)}
-            items.append([key_node, _encode(value, f"{where}.{key}" if where else str(key), arrays)])
-        return {"t": "dict", "items": items}
-    if isinstance(obj, (list, tuple)):
-        kind = "list" if isinstance(obj, list) else "tuple"
-        return {"t": kind, "items": [_encode(v, f"{where}[{i}]", arrays) for i, v in enumerate(obj)]}
-    hint = " (save module.state_dict() instead of the module)" if hasattr(obj, "state_dict") else ""
-    raise TypeError(f"save: cannot store a {type(obj).__name__} at {where or 'the top level'}{hint}; "
-                    f"a checkpoint holds dicts, lists, tuples, arrays, tensors, numbers, strings, "
-                    f"booleans and None")
-
-
-def _encode_array(array, where, arrays, kind):
-    if array.dtype.kind not in _SAFE_KINDS:
-        raise TypeError(f"save: the array at {where or 'the top level'} has dtype {array.dtype}; "
-                        f"only bool, integer, float and complex arrays can be stored without pickle "
-                        f"(store text as str or a list of str)")
-    name = f"a{len(arrays)}"
-    arrays[name] = array
-    return {"t": kind, "ref": name, "dtype": array.dtype.str, "shape": list(array.shape)}
-
-
-def _decode(node, arrays, path):
-    kind = node.get("t") if isinstance(node, dict) else None
-    if kind == "none":
-        return None
-    if kind in ("bool", "int", "str"):
-        return node["v"]
-    if kind == "float":
-        return float(node["v"])
-    if kind in ("array", "scalar", "tensor"):
-        array = arrays(node)
-        if kind == "scalar":
-            return array[()]
-        if kind == "tensor":
-            return tensor(array, requires_grad=node.get("requires_grad", False))
-        return array
-    if kind == "dict":
-        out = {}
-        for key_node, value in node["items"]:
-            key = key_node["s"] if "s" in key_node else int(key_node["i"])
-            out[key] = _decode(value, arrays, path)
-        return out
-    if kind in ("list", "tuple"):
-        items = [_decode(v, arrays, path) for v in node["items"]]
-        return items if kind == "list" else tuple(items)
-    raise CheckpointError(f"{path}: corrupt manifest: unknown entry {node!r:.80}")
-
-
 # ----- writing ----------------------------------------------------------------------------------
-def _default_file_mode():
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def _write_archive(fileobj, arrays):
     """Write the members to an open binary file (a separate function so tests can break it)."""
     np.savez(fileobj, **arrays)
@@ -147,11 +71,18 @@ def _write_archive(fileobj, arrays):
 def save(obj, path):
     """Write ``obj`` (nested dicts/lists of arrays, tensors, numbers, strings) to ``path`` atomically.
 
-    The file is complete or absent: it is written to a temporary file in the same folder, flushed,
-    fsync'ed and renamed over ``path``; if anything fails the temporary file is removed and an
-    existing checkpoint at ``path`` is untouched. ``path`` is used as given (no suffix is added).
+    The file is complete or absent: it is written to a temporary file beside the target, fsync'ed
+    and renamed over it; if anything fails the temporary file is removed and an existing
+    checkpoint is untouched. ``path`` is used as given (no suffix is added); a symlink is written
+    through to its target; an existing file keeps its permission bits. Temporary files left by a
+    killed save of the same target are removed.
 
-    Raises TypeError for anything that would need pickle (objects, object arrays, modules).
+    Raises:
+        TypeError: something that would need pickle, or would not load back as it is (objects,
+            modules, object/text/datetime arrays, masked arrays, ndarray subclasses).
+        ValueError: a cycle (a list containing itself), nesting deeper than ``MAX_DEPTH``, an int
+            of more than ``MAX_INT_DIGITS`` digits.
+        FileNotFoundError: the folder does not exist. IsADirectoryError: ``path`` is a folder.
 
     Example:
         >>> import os, tempfile, microtensor as mt
@@ -161,53 +92,30 @@ def save(obj, path):
         0.1
     """
     path = os.fspath(path)
-    arrays = {}
-    manifest = {"format": FORMAT, "version": VERSION, "root": _encode(obj, "", arrays)}
-    arrays[_MANIFEST] = np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"save: folder {directory!r} for {path!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_archive(f, arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _default_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory):
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    root, arrays = encode(obj)                      # every refusal happens here, before writing
+    manifest = {"format": FORMAT, "version": VERSION, "root": root}
+    text = json.dumps(manifest, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    arrays[_MANIFEST] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    atomic_write(path, lambda f: _write_archive(f, arrays))
 
 
 # ----- reading ----------------------------------------------------------------------------------
-def load(path):
+def load(path, max_bytes=MAX_BYTES, max_manifest_bytes=MAX_MANIFEST_BYTES):
     """Read a checkpoint written by :func:`save`; never unpickles anything.
 
-    Arrays come back as ndarrays (same dtype and shape), tensors as tensors, tuples as tuples.
+    Arrays come back as ndarrays (same dtype and shape, each its own buffer), tensors as tensors,
+    tuples as tuples.
+
+    Args:
+        path: the file (a regular file; FIFOs and devices are refused without waiting).
+        max_bytes: the most the arrays may take in total (default :data:`MAX_BYTES`, 4 GiB).
+        max_manifest_bytes: the most the JSON manifest may take (default 64 MiB).
 
     Raises:
-        FileNotFoundError: no file at ``path``.
-        CheckpointError: the file is truncated, corrupt, not a microtensor checkpoint, or holds
-            a pickled object array (message names the file and the problem).
+        FileNotFoundError, PermissionError: the file is missing or unreadable.
+        CheckpointError: the file is not a regular file, not a microtensor checkpoint, truncated,
+            corrupt, inconsistent with its manifest, over a limit, or holds a pickled object array
+            (the message names the file and the problem).
 
     Example:
         >>> import os, tempfile, numpy as np, microtensor as mt
@@ -217,69 +125,61 @@ def load(path):
         {'x': array([0, 1, 2]), 'nested': {'ok': True, 7: (1.5, None)}}
     """
     path = os.fspath(path)
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if head != b"PK\x03\x04":
-        raise CheckpointError(f"{path}: not a microtensor checkpoint: it is not a zip/.npz archive "
-                              f"(wrong format, or truncated to nothing)")
     try:
-        archive = np.load(path, allow_pickle=False)
-    except zipfile.BadZipFile as error:
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint: the archive's index is "
-                              f"missing or damaged, as when a file is cut short ({error})") from None
-    except (zlib.error, EOFError, OSError, ValueError) as error:
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({error})") from None
-    with archive:
-        manifest = _read_manifest(archive, path)
-        loaded = {}
-
-        def fetch(node):
-            name = node.get("ref")
-            if name in loaded:
-                return loaded[name]
-            if name not in archive.files:
-                raise CheckpointError(f"{path}: corrupt checkpoint: array {name!r} listed in the "
-                                      f"manifest is missing from the archive")
-            array = _read_member(archive, name, path)
-            expected = (np.dtype(node["dtype"]), tuple(node["shape"]))
-            if (array.dtype, array.shape) != expected:
-                raise CheckpointError(f"{path}: corrupt checkpoint: array {name!r} is "
-                                      f"{array.dtype}{array.shape}, the manifest says "
-                                      f"{expected[0]}{expected[1]}")
-            loaded[name] = array
-            return array
-
-        try:
-            return _decode(manifest["root"], fetch, path)
-        except (KeyError, TypeError, AttributeError) as error:
-            raise CheckpointError(f"{path}: corrupt manifest ({type(error).__name__}: {error})") from None
+        with Archive(path, max_bytes=max_bytes) as archive:
+            return _load(archive, path, int(max_bytes), int(max_manifest_bytes))
+    except ArchiveError as error:
+        raise CheckpointError(f"{path}: {error}") from None
 
 
-def _read_member(archive, name, path):
-    try:
-        return archive[name]
-    except ValueError as error:
-        if "pickle" in str(error).lower() or "object" in str(error).lower():
-            raise CheckpointError(f"{path}: member {name!r} is a pickled object array; refusing to "
-                                  f"load it (unpickling can run arbitrary code)") from None
-        raise CheckpointError(f"{path}: corrupt array {name!r} ({error})") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint: cannot read {name!r} "
-                              f"({error})") from None
-
-
-def _read_manifest(archive, path):
-    if _MANIFEST not in archive.files:
+def _load(archive, path, max_bytes, max_manifest_bytes):
+    names = archive.member_names()
+    if _MANIFEST not in names:
         raise CheckpointError(f"{path}: not a microtensor checkpoint: an .npz without a "
                               f"microtensor manifest (read plain .npz files with numpy.load)")
-    raw = _read_member(archive, _MANIFEST, path)
+    raw = archive.read_array(_MANIFEST, (np.dtype("|u1"), None), limit=max_manifest_bytes,
+                             limit_name="max_manifest_bytes")
+    manifest = _parse_manifest(raw, path)
     try:
-        manifest = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path}: corrupt manifest ({error})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or "root" not in manifest:
-        raise CheckpointError(f"{path}: not a microtensor checkpoint: unknown manifest format")
-    if manifest.get("version") != VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {manifest.get('version')} is not "
-                              f"supported (this microtensor reads version {VERSION})")
-    return manifest
+        specs = check(manifest, MAX_DEPTH)
+    except ManifestError as error:
+        raise CheckpointError(f"{path}: corrupt manifest: {error}") from None
+    unnamed = [n for n in names if n != _MANIFEST and n not in specs]
+    if unnamed:
+        raise CheckpointError(f"{path}: corrupt checkpoint: member {unnamed[0]!r} is not named "
+                              f"by the manifest")
+    total = sum(declared_bytes(spec) for spec in specs.values())
+    if total > max_bytes:
+        raise CheckpointError(f"{path}: the manifest declares {total:,} bytes of arrays, over the "
+                              f"limit of {max_bytes:,} bytes (pass a larger max_bytes to load it)")
+    arrays = {ref: archive.read_array(ref, spec) for ref, spec in specs.items()}
+    return build(manifest["root"], arrays)
+
+
+def _parse_int(digits):
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(digits):,} digits (at most {MAX_INT_DIGITS})")
+    return int(digits)
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not JSON (a float is stored as a string)")
+
+
+def _object_without_duplicates(pairs):
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"an object repeats a key ({sorted(keys)})")
+    return dict(pairs)
+
+
+def _parse_manifest(raw, path):
+    try:
+        text = raw.tobytes().decode("utf-8")
+        return json.loads(text, parse_int=_parse_int, parse_constant=_refuse_constant,
+                          object_pairs_hook=_object_without_duplicates)
+    except RecursionError:
+        raise CheckpointError(f"{path}: corrupt manifest: nested deeper than Python can parse "
+                              f"(a checkpoint is at most {MAX_DEPTH} levels deep)") from None
+    except ValueError as error:      # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise CheckpointError(f"{path}: corrupt manifest: {error}") from None

@@ -16,7 +16,7 @@ PACKAGE = pathlib.Path(mt.__file__).parent
 # Bottom to top: a module may import only modules listed before it (or itself's package siblings
 # in the same layer, listed together). docs/architecture.md draws this.
 LAYERS = [
-    ["errors"],
+    ["errors", "atomic"],
     ["core"],
     ["gradients"],
     ["function"],
@@ -26,7 +26,8 @@ LAYERS = [
     ["ops.elementwise", "ops.reduce", "ops.linalg", "ops.nn", "ops.shape"],
     ["tensor"],
     ["creation"],
-    ["gradcheck", "serialize"],
+    ["gradcheck", "checkpoint_schema", "checkpoint_archive"],
+    ["serialize"],
     ["testing"],
     ["nn.parameter"], ["nn.module"], ["nn.init"], ["nn.functional"], ["nn.utils"], ["nn.layers"],
     ["optim"],

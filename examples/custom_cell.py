@@ -6,9 +6,11 @@ The cell here is the Minimal Gated Unit (Zhou et al. 2016), a GRU with one gate:
     n  = tanh(W_in x + b_in + W_hn (f * h) + b_hn)       candidate
     h' = (1 - f) * h + f * n
 
-Steps: (1) subclass ``rnn.RecurrentCell`` and set ``num_gates`` (the base creates PyTorch-style
-``weight_ih`` (2H, I), ``weight_hh`` (2H, H), ``bias_ih``, ``bias_hh``); (2) write ``forward(x, hx)``
-with primitive ops, naming the intermediates; (3) check the gradients with ``mt.gradcheck``;
+Steps: (1) write the step as a stateless function of tensors (``mgu_step``, as ``rnn.steps``
+does for the built-in cells) with primitive ops, naming the intermediates; (2) subclass
+``rnn.RecurrentCell`` and set ``num_gates`` (the base creates PyTorch-style ``weight_ih`` (2H, I),
+``weight_hh`` (2H, H), ``bias_ih``, ``bias_hh``) and let ``forward(x, hx)`` call the step with
+them; (3) check the step's gradients with ``mt.gradcheck``;
 (4) stack it with ``rnn.Recurrent(MGUCell, ...)``: layers, bidirectional, lengths, dropout, the
 per-step scopes and PyTorch-style parameter names come for free. The script then trains a small
 bidirectional MGU on a toy task (is the running sum of a noisy sequence positive at the end?)
@@ -30,6 +32,36 @@ import microtensor as mt
 import rnn
 
 
+def mgu_step(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """One MGU step, stateless: ``x`` (B, I), ``h`` (B, H) -> ``h'`` (B, H).
+
+    weight_ih (2H, I), weight_hh (2H, H), biases (2H,) or None; row blocks f then n.
+
+    Example:
+        >>> import microtensor as mt
+        >>> mgu_step(mt.ones(2, 3), mt.zeros(2, 4), mt.zeros(8, 3), mt.zeros(8, 4)).shape
+        (2, 4)
+    """
+    H = h.shape[1]
+    w_ih_f, w_ih_n = weight_ih[:H], weight_ih[H:]
+    w_hh_f, w_hh_n = weight_hh[:H], weight_hh[H:]
+    f_pre = x @ w_ih_f.T + h @ w_hh_f.T                        # (B, H)
+    n_in = x @ w_ih_n.T                                        # (B, H)
+    if bias_ih is not None:
+        f_pre = f_pre + bias_ih[:H] + bias_hh[:H]
+        n_in = n_in + bias_ih[H:]
+    f = f_pre.sigmoid()
+    f.name = "f"                                               # names show in the drawn graph
+    n_rec = (f * h) @ w_hh_n.T                                 # (B, H)
+    if bias_hh is not None:
+        n_rec = n_rec + bias_hh[H:]
+    n = (n_in + n_rec).tanh()
+    n.name = "n"
+    h_new = (1 - f) * h + f * n                                # (B, H)
+    h_new.name = "h"                                           # the hidden state's role name
+    return h_new
+
+
 class MGUCell(rnn.RecurrentCell):
     """Minimal Gated Unit cell: one forget gate ``f`` and a candidate ``n`` (Zhou et al. 2016).
 
@@ -48,24 +80,7 @@ class MGUCell(rnn.RecurrentCell):
 
     def forward(self, x, hx=None):
         x, (h,) = self.check_input(x, hx)          # shapes and dtype checked, zeros if hx is None
-        H = self.hidden_size
-        w_ih_f, w_ih_n = self.weight_ih[:H], self.weight_ih[H:]
-        w_hh_f, w_hh_n = self.weight_hh[:H], self.weight_hh[H:]
-        f_pre = x @ w_ih_f.T + h @ w_hh_f.T                    # (B, H)
-        n_in = x @ w_ih_n.T                                    # (B, H)
-        if self.bias:
-            f_pre = f_pre + self.bias_ih[:H] + self.bias_hh[:H]
-            n_in = n_in + self.bias_ih[H:]
-        f = f_pre.sigmoid()
-        f.name = "f"                                           # names show in the drawn graph
-        n_rec = (f * h) @ w_hh_n.T                             # (B, H)
-        if self.bias:
-            n_rec = n_rec + self.bias_hh[H:]
-        n = (n_in + n_rec).tanh()
-        n.name = "n"
-        h_new = (1 - f) * h + f * n                            # (B, H)
-        h_new.name = "h"
-        return h_new
+        return mgu_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
 
 
 class Classifier(mt.nn.Module):
@@ -103,18 +118,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     steps = 20 if args.quick else 300
 
-    # (3) gradcheck a tiny float64 copy of the cell, parameters included.
+    # (3) gradcheck the step in float64, parameters included: they are plain inputs of the
+    # stateless step, so gradcheck perturbs them like x and h.
     mt.manual_seed(0)
     cell = MGUCell(3, 2).double()
-    names = [n for n, _ in cell.named_parameters()]
-
-    def step(x, h, *params):
-        for name, p in zip(names, params):                     # use the perturbed copies
-            cell._parameters[name] = p
-        return cell(x, h)
     x = mt.tensor(np.random.default_rng(1).standard_normal((2, 3)), requires_grad=True)
     h = mt.tensor(np.random.default_rng(2).standard_normal((2, 2)), requires_grad=True)
-    mt.gradcheck(step, [x, h] + list(cell.parameters()))
+    mt.gradcheck(mgu_step, [x, h] + list(cell.parameters()))
     print("gradcheck of MGUCell: passed")
 
     # (4) plug it into the generic layer and train.

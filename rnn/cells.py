@@ -7,11 +7,14 @@ G = 1 (RNN), 4 (LSTM: i, f, g, o) or 3 (GRU: r, z, n). A PyTorch cell's state di
 Every intermediate a learner wants to find in the drawing is named: ``i``, ``f``, ``g``, ``o``,
 ``c``, ``h`` (LSTM), ``r``, ``z``, ``n``, ``h`` (GRU), ``h`` (RNN).
 
+The math lives in the stateless step functions of :mod:`rnn.steps`; a cell owns its weights and
+calls them (``LSTMCell.forward`` is ``steps.lstm_step(x, (h, c), self.weight_ih, ...)``).
+
 A cell is the unit the generic layer :class:`rnn.layers.Recurrent` stacks. The contract (see
 docs/custom_cell.md) is small: ``__init__(input_size, hidden_size, bias=True, ...)``, attributes
 ``input_size``, ``hidden_size`` and ``num_states`` (1: the state is ``h``; 2: ``(h, c)``), and
 ``forward(x, state)`` returning the new state (``h``, or the tuple) whose first element is the
-output. :class:`RecurrentCell` provides the checks and ``init_state``.
+output. :class:`RecurrentCell` provides the checks, ``init_state`` and ``prepare_sequence``.
 
 Example:
     >>> import microtensor as mt, rnn
@@ -28,6 +31,7 @@ import numpy as np
 import microtensor as mt
 
 from . import fused as _fused
+from . import steps
 from .conventions import positive_int
 
 
@@ -148,6 +152,22 @@ class RecurrentCell(mt.nn.Module):
                                     f"hidden_size={expected[1]}), got {s.shape}")
         return x, states
 
+    def prepare_sequence(self, x):
+        """How a layer runs this cell over a whole sequence ``x`` (T, B, I): ``(xs, step)``.
+
+        The layer calls ``step(xs[t], state)`` at step t (``state`` as ``forward`` takes it) in
+        that step's scope. The default is ``(x, self.forward)``; the built-in cells return the
+        input projection of all steps, computed once (:func:`rnn.steps.hoisted`), and the rest
+        of the step, so the graph holds one matmul for the inputs and one transpose per weight.
+
+        Example:
+            >>> import microtensor as mt, rnn
+            >>> xs, step = rnn.LSTMCell(3, 4).prepare_sequence(mt.ones(5, 2, 3))
+            >>> xs.shape, [s.shape for s in step(xs[0], (mt.zeros(2, 4), mt.zeros(2, 4)))]
+            ((5, 2, 16), [(2, 4), (2, 4)])
+        """
+        return x, self.forward
+
     def _biases(self):
         return self.bias_ih, self.bias_hh
 
@@ -197,15 +217,13 @@ class RNNCell(RecurrentCell):
             _, h_new = _fused.rnn_sequence(x.unsqueeze(0), h, self.weight_ih, self.weight_hh,
                                            *self._biases(), nonlinearity=self.nonlinearity)
             return _named(h_new, "h")
-        pre = x @ self.weight_ih.T                             # (B, H)
-        if self.bias:
-            pre = pre + self.bias_ih
-        recurrent = h @ self.weight_hh.T                       # (B, H)
-        if self.bias:
-            recurrent = recurrent + self.bias_hh
-        pre = pre + recurrent
-        h_new = pre.tanh() if self.nonlinearity == "tanh" else pre.relu()
-        return _named(h_new, "h")                              # (B, H)
+        return steps.rnn_step(x, h, self.weight_ih, self.weight_hh, *self._biases(),
+                              nonlinearity=self.nonlinearity)  # (B, H)
+
+    def prepare_sequence(self, x):
+        """The input projection of all steps and the rest of the step (see the base class)."""
+        return steps.hoisted(steps.rnn_update, x, self.weight_ih, self.weight_hh,
+                             *self._biases(), nonlinearity=self.nonlinearity)
 
     def fused_sequence(self, x, state, mask=None, reverse=False):
         """Run this cell over a whole sequence x (T, B, I) as one fused op (used by the layers).
@@ -258,21 +276,12 @@ class LSTMCell(RecurrentCell):
             _, (h_new, c_new) = _fused.lstm_sequence(x.unsqueeze(0), (h, c), self.weight_ih,
                                                      self.weight_hh, *self._biases())
             return _named(h_new, "h"), _named(c_new, "c")
-        H = self.hidden_size
-        gates = x @ self.weight_ih.T                           # (B, 4H)
-        if self.bias:
-            gates = gates + self.bias_ih
-        recurrent = h @ self.weight_hh.T                       # (B, 4H)
-        if self.bias:
-            recurrent = recurrent + self.bias_hh
-        gates = gates + recurrent                              # (B, 4H)
-        i = _named(gates[:, 0 * H:1 * H].sigmoid(), "i")       # (B, H)
-        f = _named(gates[:, 1 * H:2 * H].sigmoid(), "f")       # (B, H)
-        g = _named(gates[:, 2 * H:3 * H].tanh(), "g")          # (B, H)
-        o = _named(gates[:, 3 * H:4 * H].sigmoid(), "o")       # (B, H)
-        c_new = _named(f * c + i * g, "c")                     # (B, H)
-        h_new = _named(o * c_new.tanh(), "h")                  # (B, H)
-        return h_new, c_new
+        return steps.lstm_step(x, (h, c), self.weight_ih, self.weight_hh, *self._biases())
+
+    def prepare_sequence(self, x):
+        """The input projection of all steps and the rest of the step (see the base class)."""
+        return steps.hoisted(steps.lstm_update, x, self.weight_ih, self.weight_hh,
+                             *self._biases())
 
     def fused_sequence(self, x, state, mask=None, reverse=False):
         """Run this cell over a whole sequence x (T, B, I) as one fused op (used by the layers).
@@ -315,17 +324,11 @@ class GRUCell(RecurrentCell):
             _, h_new = _fused.gru_sequence(x.unsqueeze(0), h, self.weight_ih, self.weight_hh,
                                            *self._biases())
             return _named(h_new, "h")
-        H = self.hidden_size
-        gi = x @ self.weight_ih.T                              # (B, 3H)
-        gh = h @ self.weight_hh.T                              # (B, 3H)
-        if self.bias:
-            gi = gi + self.bias_ih
-            gh = gh + self.bias_hh
-        r = _named((gi[:, 0 * H:1 * H] + gh[:, 0 * H:1 * H]).sigmoid(), "r")   # (B, H)
-        z = _named((gi[:, 1 * H:2 * H] + gh[:, 1 * H:2 * H]).sigmoid(), "z")   # (B, H)
-        n = _named((gi[:, 2 * H:3 * H] + r * gh[:, 2 * H:3 * H]).tanh(), "n")  # (B, H)
-        h_new = _named((1 - z) * n + z * h, "h")               # (B, H)
-        return h_new
+        return steps.gru_step(x, h, self.weight_ih, self.weight_hh, *self._biases())  # (B, H)
+
+    def prepare_sequence(self, x):
+        """The input projection of all steps and the rest of the step (see the base class)."""
+        return steps.hoisted(steps.gru_update, x, self.weight_ih, self.weight_hh, *self._biases())
 
     def fused_sequence(self, x, state, mask=None, reverse=False):
         """Run this cell over a whole sequence x (T, B, I) as one fused op (used by the layers).
@@ -335,16 +338,6 @@ class GRUCell(RecurrentCell):
         out, h_n = _fused.gru_sequence(x, state, self.weight_ih, self.weight_hh, *self._biases(),
                                        mask=mask, reverse=reverse)
         return out, (h_n,)
-
-
-def _layer_norm(a, weight, bias, eps):
-    """Normalise the last axis of ``a`` to zero mean and unit variance, then scale and shift."""
-    mean = a.mean(axis=-1, keepdims=True)                      # (B, 1)
-    centred = a - mean
-    var = (centred * centred).mean(axis=-1, keepdims=True)     # (B, 1)
-    out = centred / (var + eps).sqrt()
-    out = out * weight
-    return out if bias is None else out + bias
 
 
 class LayerNormLSTMCell(RecurrentCell):
@@ -386,7 +379,7 @@ class LayerNormLSTMCell(RecurrentCell):
         H4, H = 4 * self.hidden_size, self.hidden_size
         # The base registered bias_ih/bias_hh = None; this cell has one bias instead (the
         # layer-norm shifts make a second one redundant), so drop those names.
-        del self._parameters["bias_ih"], self._parameters["bias_hh"]
+        del self.bias_ih, self.bias_hh
         ones, zeros = np.ones(H4, dtype=np.float32), np.zeros(H4, dtype=np.float32)
         self.register_parameter("bias", mt.nn.Parameter(zeros) if has_bias else None)
         for part, size in (("ih", H4), ("hh", H4), ("cell", H)):
@@ -397,20 +390,31 @@ class LayerNormLSTMCell(RecurrentCell):
     def forward(self, x, hx=None):
         """One step: ``x`` (B, I), ``hx`` = (h, c) or None -> ``(h', c')``. See the class docstring."""
         x, (h, c) = self.check_input(x, hx)
-        H = self.hidden_size
-        gates = _layer_norm(x @ self.weight_ih.T, self.ln_ih_weight, self.ln_ih_bias, self.eps)
-        gates = gates + _layer_norm(h @ self.weight_hh.T, self.ln_hh_weight, self.ln_hh_bias,
-                                    self.eps)                  # (B, 4H)
-        if self.bias is not None:
-            gates = gates + self.bias
-        i = _named(gates[:, 0 * H:1 * H].sigmoid(), "i")       # (B, H)
-        f = _named(gates[:, 1 * H:2 * H].sigmoid(), "f")       # (B, H)
-        g = _named(gates[:, 2 * H:3 * H].tanh(), "g")          # (B, H)
-        o = _named(gates[:, 3 * H:4 * H].sigmoid(), "o")       # (B, H)
-        c_new = _named(f * c + i * g, "c")                     # (B, H)
-        c_normed = _layer_norm(c_new, self.ln_cell_weight, self.ln_cell_bias, self.eps)
-        h_new = _named(o * c_normed.tanh(), "h")               # (B, H)
-        return h_new, c_new
+        return steps.layer_norm_lstm_step(x, (h, c), self.weight_ih, self.weight_hh, self.bias,
+                                          *self._norms(), eps=self.eps)
+
+    def prepare_sequence(self, x):
+        """``LN(x W_ih^T)`` of all steps at once and the rest of the step (see the base class).
+
+        Example:
+            >>> import microtensor as mt, rnn
+            >>> xs, step = rnn.LayerNormLSTMCell(3, 4).prepare_sequence(mt.ones(5, 2, 3))
+            >>> xs.shape
+            (5, 2, 16)
+        """
+        ln_ih, ln_hh, ln_cell = self._norms()
+        xs = steps.layer_norm_input(x, self.weight_ih, ln_ih, self.eps)   # (T, B, 4H)
+        weight_hh_t = steps.recurrent_weight(self.weight_hh)    # once per sequence
+
+        def step(xw, state):
+            return steps.layer_norm_lstm_update(xw, state, weight_hh_t, self.bias, ln_hh,
+                                                ln_cell, self.eps)
+        return xs, step
+
+    def _norms(self):
+        """The (weight, bias) pairs of the three layer norms: ih, hh, cell."""
+        return ((self.ln_ih_weight, self.ln_ih_bias), (self.ln_hh_weight, self.ln_hh_bias),
+                (self.ln_cell_weight, self.ln_cell_bias))
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias is not None

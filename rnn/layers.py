@@ -6,10 +6,17 @@ between layers in training mode and masks padded steps given ``lengths``. :class
 :class:`LSTM` and :class:`GRU` are that class with PyTorch's signature and parameter names
 (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...), so PyTorch state dicts load unchanged.
 
-Every step of every layer and direction runs inside
-``mt.scope(f"{name}/l{k}{'/reverse' if reverse else ''}/t{t}")``, so a drawing of the graph can
-group nodes by time step. With ``fused=True`` each layer and direction is one fused op
-(:mod:`rnn.fused`) in scope ``f"{name}/l{k}{'/reverse' if reverse else ''}"`` instead.
+The built-in layers own their weights and call the stateless steps of :mod:`rnn.steps`, as
+PyTorch's ``nn.LSTM`` calls ``_VF.lstm``; :class:`Recurrent` with any other cell keeps one cell
+per layer and direction as a sub-module and registers the cell's parameters under the layer's
+names. Nothing writes into a module's internals.
+
+What the graph records follows :mod:`rnn.conventions`: each layer and direction runs in scope
+``"<name>/l<k>[/reverse]"``, where the initial states (leaves ``h0``, ``c0``), the input
+projection of ALL steps (``x_proj``, one matmul) and the transposed recurrent weight are made
+once; each time step runs in the sub-scope ``t<t>`` (``"lstm/l0/reverse/t3"``) and records only
+the step's own ops (see :mod:`rnn.steps` for their names). With ``fused=True`` each layer and
+direction is one fused op (:mod:`rnn.fused`) in the layer/direction scope instead.
 
 Example:
     >>> import microtensor as mt, rnn
@@ -25,28 +32,25 @@ import numpy as np
 
 import microtensor as mt
 
-from . import conventions
-from .cells import GRUCell, LSTMCell, RNNCell, _as_tensor
-from .conventions import positive_int
-
-
-def _rebind(cell, dotted_name, param):
-    """Make ``cell``'s parameter ``dotted_name`` be ``param`` (the layer's registered object)."""
-    *path, last = dotted_name.split(".")
-    module = cell
-    for part in path:
-        module = module._modules[part]
-    module._parameters[last] = param
+from . import conventions, fused as _fused, steps
+from .cells import GRUCell, LSTMCell, RNNCell, _as_tensor, _uniform_parameter
+from .conventions import CELL_KINDS, positive_int
 
 
 def _check_lengths(lengths, T, B):
-    """``lengths`` as an int array (B,), each in 1..T, or a ValueError saying what was expected."""
+    """``lengths`` as an int array (B,), each in 1..T, or an error naming the bad length."""
     values = np.asarray(getattr(lengths, "data", lengths))
     if values.ndim != 1 or values.shape[0] != B:
         raise mt.ShapeError(f"lengths must hold one length per sequence: expected shape ({B},), "
                             f"got {values.shape}")
-    whole_floats = values.dtype.kind == "f" and np.all(values == np.round(values))
-    if values.dtype.kind not in "iu" and not whole_floats:
+    if values.dtype.kind == "f":
+        # Refuse inf, nan and 2.5 by name before the cast to int (inf would become -2**63).
+        bad = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"lengths must be whole numbers of steps in 1..{T}: lengths[{i}] "
+                             f"is {values[i].item()!r} (lengths = {values.tolist()})")
+    elif values.dtype.kind not in "iu":
         raise TypeError(f"lengths must be integers, got {values.dtype}")
     values = values.astype(np.int64)
     if (values <= 0).any():
@@ -55,6 +59,11 @@ def _check_lengths(lengths, T, B):
     if (values > T).any():
         raise ValueError(f"lengths must be at most the sequence length {T}, got {values.tolist()}")
     return values
+
+
+def _suffix(k, reverse):
+    """PyTorch's parameter-name suffix of layer k, direction: ``_l0``, ``_l1_reverse``."""
+    return f"_l{k}" + ("_reverse" if reverse else "")
 
 
 class Recurrent(mt.nn.Module):
@@ -76,8 +85,13 @@ class Recurrent(mt.nn.Module):
         name: the scope prefix of the recorded graph (default: the class name in lower case).
         **cell_kwargs: passed to the cell (e.g. ``nonlinearity``).
 
-    The cell's parameters are registered on this module as ``{param}_l{k}`` and
-    ``{param}_l{k}_reverse`` (dots in a nested name become ``_``), in PyTorch's order.
+    The cell of layer k is the sub-module ``cell_l{k}`` (``cell_l{k}_reverse``); its parameters
+    are registered on this module as ``{param}_l{k}`` and ``{param}_l{k}_reverse`` (dots in a
+    nested name become ``_``), in PyTorch's order, and those are the names ``named_parameters``
+    and ``state_dict`` give. Assigning a parameter through the layer's name
+    (``layer.weight_hh_l0 = p``) assigns it in the cell too. If the cell has
+    ``prepare_sequence`` (the built-in cells do) the layer uses it to do the input projection
+    of all steps at once.
 
     Inputs: ``(input, hx=None, lengths=None)``
         input: (T, B, input_size), or (B, T, input_size) if ``batch_first``, or (T, input_size)
@@ -122,37 +136,44 @@ class Recurrent(mt.nn.Module):
         self.name = type(self).__name__.lower() if name is None else str(name)
         self.cell_class = cell
         self.cell_kwargs = dict(cell_kwargs)
-        directions = 2 if self.bidirectional else 1
-        cells, bindings = [], []
+        self._aliases = {}        # the layer's parameter name -> (cell sub-module, name in it)
         for k in range(self.num_layers):
-            layer_input = self.input_size if k == 0 else self.hidden_size * directions
-            for d in range(directions):
-                c = cell(layer_input, self.hidden_size, bias=self.bias, **cell_kwargs)
-                if not isinstance(c, mt.nn.Module):
-                    raise TypeError(f"cell factory must return an mt.nn.Module, got "
-                                    f"{type(c).__name__}")
-                for attr in ("input_size", "hidden_size"):
-                    if getattr(c, attr, None) != (layer_input if attr == "input_size"
-                                                  else self.hidden_size):
-                        raise ValueError(f"cell {type(c).__name__} must set {attr} from its "
-                                         f"constructor arguments")
-                if self.fused and not hasattr(c, "fused_sequence"):
-                    raise ValueError(f"fused=True needs a cell with a fused_sequence method; "
-                                     f"{type(c).__name__} has none (use fused=False)")
-                suffix = f"_l{k}" + ("_reverse" if d else "")
-                names = []
-                for pname, p in c.named_parameters():
-                    flat = pname.replace(".", "_") + suffix
-                    self.register_parameter(flat, p)
-                    names.append((pname, flat))
-                cells.append(c)
-                bindings.append(names)
-        # Cells are kept out of the module tree so that parameter names stay PyTorch's
-        # (weight_ih_l0, not cells.0.weight_ih); they share the Parameter objects registered above
-        # and are re-bound to them on each call, so replacing a parameter is seen by the cell.
-        object.__setattr__(self, "_cells", cells)
-        object.__setattr__(self, "_bindings", bindings)
-        self.num_states = getattr(cells[0], "num_states", 1)
+            layer_input = self.input_size if k == 0 else self.hidden_size * self.num_directions
+            for d in range(self.num_directions):
+                self._add_layer(k, bool(d), layer_input)
+
+    def _add_layer(self, k, reverse, layer_input):
+        """Make the cell of layer k, direction; register it and its parameters (PyTorch names)."""
+        c = self.cell_class(layer_input, self.hidden_size, bias=self.bias, **self.cell_kwargs)
+        if not isinstance(c, mt.nn.Module):
+            raise TypeError(f"cell factory must return an mt.nn.Module, got {type(c).__name__}")
+        for attr, wanted in (("input_size", layer_input), ("hidden_size", self.hidden_size)):
+            if getattr(c, attr, None) != wanted:
+                raise ValueError(f"cell {type(c).__name__} must set {attr} from its "
+                                 f"constructor arguments")
+        if self.fused and not hasattr(c, "fused_sequence"):
+            raise ValueError(f"fused=True needs a cell with a fused_sequence method; "
+                             f"{type(c).__name__} has none (use fused=False)")
+        suffix = _suffix(k, reverse)
+        # Registered here first, so named_parameters (which lists each object once, this
+        # module's own first) names them weight_ih_l0, not cell_l0.weight_ih.
+        for pname, p in c.named_parameters():
+            flat = pname.replace(".", "_") + suffix
+            self.register_parameter(flat, p)
+            self._aliases[flat] = ("cell" + suffix, pname)
+        self.add_module("cell" + suffix, c)
+        self.num_states = getattr(c, "num_states", 1)
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        alias = self.__dict__.get("_aliases", {}).get(name)
+        if alias is not None:                  # keep the cell's parameter the layer's object
+            module_name, dotted = alias
+            *path, last = dotted.split(".")
+            owner = getattr(self, module_name)
+            for part in path:
+                owner = getattr(owner, part)
+            setattr(owner, last, value)
 
     @property
     def num_directions(self):
@@ -174,19 +195,29 @@ class Recurrent(mt.nn.Module):
 
         Example:
             >>> import rnn
-            >>> lstm = rnn.LSTM(2, 3)
-            >>> lstm.cells()[0].weight_ih is lstm.weight_ih_l0
+            >>> layer = rnn.Recurrent(rnn.LSTMCell, 2, 3)
+            >>> layer.cells()[0].weight_ih is layer.weight_ih_l0
             True
         """
-        self._sync_cells()
-        return list(self._cells)
+        return [getattr(self, "cell" + _suffix(k, bool(d)))
+                for k in range(self.num_layers) for d in range(self.num_directions)]
 
-    def _sync_cells(self):
-        for c, names in zip(self._cells, self._bindings):
-            for pname, flat in names:
-                _rebind(c, pname, self._parameters[flat])
-            if c.training != self.training:
-                c.train(self.training)
+    # ----- what a layer/direction runs (the built-in layers override these two) -------------------
+    def _sequence(self, k, reverse, x):
+        """``(xs, step)`` for layer k, direction: the layer runs ``step(xs[t], state)`` per step."""
+        cell = getattr(self, "cell" + _suffix(k, reverse))
+        prepare = getattr(cell, "prepare_sequence", None)
+        return prepare(x) if prepare is not None else (x, cell)
+
+    def _fused_sequence(self, k, reverse, x, state, mask):
+        """``(output (T, B, H), final state tuple)`` of layer k, direction, as one fused op."""
+        cell = getattr(self, "cell" + _suffix(k, reverse))
+        return cell.fused_sequence(x, state, mask=mask, reverse=reverse)
+
+    def _state_roles(self):
+        """The role names of the state tuple: ``("h",)``, ``("h", "c")``, ..."""
+        roles = (conventions.HIDDEN, conventions.CELL)[:self.num_states]
+        return roles + tuple(f"s{j}" for j in range(len(roles), self.num_states))
 
     # ----- checks -------------------------------------------------------------------------------
     def _check_input(self, x):
@@ -210,40 +241,47 @@ class Recurrent(mt.nn.Module):
                              f"time step")
         if B == 0:
             raise ValueError(f"{cls}: empty batch (input shape {x.shape})")
-        dtype = self._parameters[self._bindings[0][0][1]].dtype
-        if x.dtype != dtype:
-            raise TypeError(f"{cls}: input is {x.dtype} but the parameters are {dtype}; convert "
-                            f"one of them (e.g. model.double() or x.astype('{dtype}'))")
+        first = next(iter(self.parameters()), None)
+        if first is not None and x.dtype != first.dtype:
+            raise TypeError(f"{cls}: input is {x.dtype} but the parameters are {first.dtype}; "
+                            f"convert one of them (e.g. model.double() or x.astype('{first.dtype}'))")
         return x
 
     def _check_hx(self, hx, B, dtype):
-        """The initial states as a list (per layer*direction) of state tuples."""
+        """The initial states given as ``hx``: a checked list of (L*D, B, H) tensors, or None."""
+        if hx is None:
+            return None
         LD = self.num_layers * self.num_directions
         cls = type(self).__name__
-        if hx is None:
-            zeros = mt.zeros(B, self.hidden_size, dtype=dtype)
-            return [(zeros,) * self.num_states] * LD
+        if self.num_states == 1:
+            parts = [hx]
         else:
-            if self.num_states == 1:
-                parts = [hx]
-            else:
-                if not isinstance(hx, (tuple, list)) or len(hx) != self.num_states:
-                    raise TypeError(f"{cls}: hx must be a tuple of {self.num_states} tensors "
-                                    f"(e.g. (h_0, c_0)), got {type(hx).__name__}")
-                parts = list(hx)
-            parts = [_as_tensor(p) for p in parts]
-            expected = (LD, B, self.hidden_size)
-            for which, p in enumerate(parts):
-                if p.shape != expected:
-                    label = "hx" if self.num_states == 1 else f"hx[{which}]"
-                    raise mt.ShapeError(f"{cls}: expected {label} of shape (num_layers * "
-                                        f"num_directions={LD}, batch={B}, hidden_size="
-                                        f"{self.hidden_size}), got {p.shape}")
-                if p.dtype != dtype:
-                    raise TypeError(f"{cls}: hx is {p.dtype} but the input is {dtype}")
-        if LD == 1:                                            # a reshape is cheaper than p[0]
-            return [tuple(p.squeeze(0) for p in parts)]
-        return [tuple(p[j] for p in parts) for j in range(LD)]
+            if not isinstance(hx, (tuple, list)) or len(hx) != self.num_states:
+                raise TypeError(f"{cls}: hx must be a tuple of {self.num_states} tensors "
+                                f"(e.g. (h_0, c_0)), got {type(hx).__name__}")
+            parts = list(hx)
+        parts = [_as_tensor(p) for p in parts]
+        expected = (LD, B, self.hidden_size)
+        for which, p in enumerate(parts):
+            if p.shape != expected:
+                label = "hx" if self.num_states == 1 else f"hx[{which}]"
+                raise mt.ShapeError(f"{cls}: expected {label} of shape (num_layers * "
+                                    f"num_directions={LD}, batch={B}, hidden_size="
+                                    f"{self.hidden_size}), got {p.shape}")
+            if p.dtype != dtype:
+                raise TypeError(f"{cls}: hx is {p.dtype} but the input is {dtype}")
+        return parts
+
+    def _initial_state(self, parts, j, B, dtype):
+        """Layer/direction j's initial state tuple, one named node per state (``h0``, ``c0``)."""
+        names = [conventions.INITIAL.get(role, role + "0") for role in self._state_roles()]
+        if parts is None:
+            return tuple(mt.zeros(B, self.hidden_size, dtype=dtype, name=n) for n in names)
+        # (a reshape is cheaper than an index when there is one layer and direction)
+        states = [p.squeeze(0) if p.shape[0] == 1 else p[j] for p in parts]
+        for state, n in zip(states, names):
+            state.name = n
+        return tuple(states)
 
     # ----- forward ------------------------------------------------------------------------------
     def forward(self, input, hx=None, lengths=None):
@@ -270,21 +308,19 @@ class Recurrent(mt.nn.Module):
             lengths = _check_lengths(lengths, T, B)
             if (lengths < T).any():
                 mask = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]   # (T, B, 1)
-        initial = self._check_hx(hx, B, x.dtype)
-        self._sync_cells()
+        given = self._check_hx(hx, B, x.dtype)
         D = self.num_directions
         final = []
         for k in range(self.num_layers):
             outputs = []
             for d in range(D):
-                cell = self._cells[k * D + d]
-                path = conventions.family_path(self.name, k, reverse=bool(d))
-                if self.fused:
-                    with mt.scope(path):
-                        out, state = cell.fused_sequence(x, initial[k * D + d], mask=mask,
-                                                         reverse=bool(d))
-                else:
-                    out, state = self._unroll(cell, x, initial[k * D + d], mask, bool(d), path)
+                reverse = bool(d)
+                with mt.scope(conventions.family_path(self.name, k, reverse)):
+                    state = self._initial_state(given, k * D + d, B, x.dtype)
+                    if self.fused:
+                        out, state = self._fused_sequence(k, reverse, x, state, mask)
+                    else:
+                        out, state = self._unroll(k, reverse, x, state, mask)
                 outputs.append(out)
                 final.append(state)
             x = outputs[0] if D == 1 else mt.cat(outputs, axis=2)        # (T, B, D*H)
@@ -316,17 +352,21 @@ class Recurrent(mt.nn.Module):
             batched.append(p.unsqueeze(1))
         return batched[0] if self.num_states == 1 else tuple(batched)
 
-    def _unroll(self, cell, x, state, mask, reverse, path):
-        """Run ``cell`` over the T steps of ``x`` (T, B, I), one scope per step."""
+    def _unroll(self, k, reverse, x, state, mask):
+        """Run layer k, direction over the T steps of ``x`` (T, B, I), one scope per step."""
+        xs, step = self._sequence(k, reverse, x)               # (T, B, ...): made once
         T = x.shape[0]
         outputs = [None] * T
         single = self.num_states == 1
         for t in (range(T - 1, -1, -1) if reverse else range(T)):
-            with mt.scope(f"{path}/{conventions.step_part(t)}"):
-                new = cell(x[t], state[0] if single else state)
+            with mt.scope(conventions.step_part(t)):
+                x_t = xs[t]                                    # the step's row
+                x_t.name = xs.name                             # ("x_proj" of a built-in cell)
+                new = step(x_t, state[0] if single else state)
                 new = (new,) if single else tuple(new)
                 if mask is not None and not mask[t].all():
-                    keep = mt.tensor(mask[t], name=conventions.MASK)     # (B, 1) bool; viz greys masked rows
+                    # (B, 1) bool; viz greys the masked rows of where(mask, new, old)
+                    keep = mt.tensor(mask[t], name=conventions.MASK)
                     out = mt.where(keep, new[0], mt.zeros_like(new[0]))
                     new = tuple(mt.where(keep, n, s) for n, s in zip(new, state))
                 else:
@@ -353,7 +393,68 @@ class Recurrent(mt.nn.Module):
         return ", ".join(parts)
 
 
-class RNN(Recurrent):
+class _BuiltinRecurrent(Recurrent):
+    """A built-in layer: it owns PyTorch's parameters and calls :mod:`rnn.steps` with them.
+
+    Subclasses set ``kind`` (a :data:`rnn.conventions.CELL_KINDS` entry), ``_update`` (the step
+    function of :mod:`rnn.steps`) and ``_fused_op`` (the one-op sequence of :mod:`rnn.fused`).
+    """
+
+    kind = None
+    _update = None        # staticmethod(steps.<kind>_update)
+    _fused_op = None      # staticmethod(fused.<kind>_sequence)
+
+    def _add_layer(self, k, reverse, layer_input):
+        """Create ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``."""
+        H = self.hidden_size
+        gates = len(self.kind.gates) * H
+        suffix = _suffix(k, reverse)
+        # PyTorch's order and init, U(-1/sqrt(H), 1/sqrt(H)), drawn in this order from mt.get_rng()
+        shapes = [("weight_ih", (gates, layer_input)), ("weight_hh", (gates, H))]
+        if self.bias:
+            shapes += [("bias_ih", (gates,)), ("bias_hh", (gates,))]
+        for pname, shape in shapes:
+            setattr(self, pname + suffix, _uniform_parameter(shape, H))
+        self.num_states = len(self.kind.states)
+
+    def _weights(self, k, reverse):
+        """``(weight_ih, weight_hh, bias_ih, bias_hh)`` of layer k, direction (biases may be None)."""
+        suffix = _suffix(k, reverse)
+        return tuple(getattr(self, p + suffix, None)
+                     for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+    def _options(self):
+        return {}
+
+    def cells(self):
+        """Refused: a built-in layer has no cell modules (it calls :mod:`rnn.steps` itself).
+
+        Example:
+            >>> import rnn
+            >>> rnn.GRU(2, 3).cells()
+            Traceback (most recent call last):
+            ...
+            TypeError: GRU has no cell modules (it calls rnn.steps with its own weights); ...
+        """
+        raise TypeError(f"{type(self).__name__} has no cell modules (it calls rnn.steps with its "
+                        f"own weights); for a layer of cells use "
+                        f"rnn.Recurrent(rnn.{self.kind.cell}, ...)")
+
+    def _sequence(self, k, reverse, x):
+        return steps.hoisted(self._update, x, *self._weights(k, reverse), **self._options())
+
+    def _fused_sequence(self, k, reverse, x, state, mask):
+        if self.num_states == 1:
+            state = state[0]
+        out, final = self._fused_op(x, state, *self._weights(k, reverse), mask=mask,
+                                    reverse=reverse, **self._options())
+        return out, (final if isinstance(final, tuple) else (final,))
+
+    def _state_roles(self):
+        return self.kind.states
+
+
+class RNN(_BuiltinRecurrent):
     """Multi-layer Elman RNN with tanh or relu, PyTorch's ``nn.RNN`` (built on :class:`RNNCell`).
 
     Args:
@@ -374,14 +475,23 @@ class RNN(Recurrent):
         ((2, 6, 4), (1, 2, 4))
     """
 
+    kind = CELL_KINDS["rnn"]           # (gates and states; "rnn_relu" has the same)
+    _update = staticmethod(steps.rnn_update)
+    _fused_op = staticmethod(_fused.rnn_sequence)
+
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, fused=False, name=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         super().__init__(RNNCell, input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, fused, name, nonlinearity=nonlinearity)
         self.nonlinearity = nonlinearity
 
+    def _options(self):
+        return {"nonlinearity": self.nonlinearity}
 
-class LSTM(Recurrent):
+
+class LSTM(_BuiltinRecurrent):
     """Multi-layer LSTM, PyTorch's ``nn.LSTM`` (built on :class:`LSTMCell`, gates i, f, g, o).
 
     Args:
@@ -407,8 +517,12 @@ class LSTM(Recurrent):
         super().__init__(LSTMCell, input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, fused, name)
 
+    kind = CELL_KINDS["lstm"]
+    _update = staticmethod(steps.lstm_update)
+    _fused_op = staticmethod(_fused.lstm_sequence)
 
-class GRU(Recurrent):
+
+class GRU(_BuiltinRecurrent):
     """Multi-layer GRU, PyTorch's ``nn.GRU`` (built on :class:`GRUCell`, gates r, z, n).
 
     Args:
@@ -433,3 +547,7 @@ class GRU(Recurrent):
                  dropout=0.0, bidirectional=False, fused=False, name=None):
         super().__init__(GRUCell, input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, fused, name)
+
+    kind = CELL_KINDS["gru"]
+    _update = staticmethod(steps.gru_update)
+    _fused_op = staticmethod(_fused.gru_sequence)

@@ -256,7 +256,7 @@ class OneToMany(mt.nn.Module):
                 if self.feed == "zeros":
                     step_input = mt.zeros_like(x)
                 else:
-                    step_input = self.feedback(y) if "feedback" in self._modules else y
+                    step_input = self.feedback(y) if getattr(self, "feedback", None) is not None else y
         return mt.stack(outputs, axis=0)                                # (steps, B, output_size)
 
 

@@ -174,7 +174,7 @@ class DotAttention(mt.nn.Module):
 
     def project_keys(self, keys):
         """The keys in the query's space: ``(S, B, Q)``."""
-        return self.key_proj(keys) if "key_proj" in self._modules else keys
+        return self.key_proj(keys) if getattr(self, "key_proj", None) is not None else keys
 
     def forward(self, query, keys, mask, projected_keys=None):
         if projected_keys is None:

@@ -1,9 +1,12 @@
 """rnn cells: names, shapes, init, the math against independent NumPy formulas, gradcheck, errors."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import microtensor as mt
 import rnn
+from rnn import steps
 
 
 def sigmoid(a):
@@ -229,3 +232,96 @@ def test_custom_cell_recipe_in_docs_runs():
             exec(compile(block, "docs/custom_cell.md", "exec"), namespace)
     # The output the page shows in a comment is the output it produces.
     assert "['weight_ih_l0', 'bias_ih_l0', 'bias_hh_l0', 'recurrent_weight_l0']" in printed.getvalue()
+
+
+# ----- the stateless step functions (rnn.steps) that the cells and layers call -------------------
+
+STEP_KINDS = {"rnn-tanh": 1, "rnn-relu": 1, "lstm": 4, "gru": 3, "ln-lstm": 4}
+
+
+def _step_inputs(kind, B, In, H, bias, rng):
+    """Float64 tensors (requires_grad) for one call of the step function of ``kind``."""
+    G = STEP_KINDS[kind]
+
+    def t(*shape):
+        return mt.tensor(rng.uniform(-0.9, 0.9, size=shape), requires_grad=True)
+    x, h, c = t(B, In), t(B, H), t(B, H)
+    w_ih, w_hh = t(G * H, In), t(G * H, H)
+    b_ih, b_hh = (t(G * H), t(G * H)) if bias else (None, None)
+    if kind == "ln-lstm":
+        norms = [(t(G * H), t(G * H) if bias else None), (t(G * H), t(G * H) if bias else None),
+                 (t(H), t(H) if bias else None)]
+        return x, h, c, w_ih, w_hh, b_ih, norms
+    return x, h, c, w_ih, w_hh, b_ih, b_hh
+
+
+def _run_step(kind, x, h, c, w_ih, w_hh, b_ih, b_hh):
+    """The step's new state as one tensor (B, S*H) (gradcheck wants one output)."""
+    if kind.startswith("rnn"):
+        return steps.rnn_step(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity=kind[4:])
+    if kind == "gru":
+        return steps.gru_step(x, h, w_ih, w_hh, b_ih, b_hh)
+    if kind == "lstm":
+        return mt.cat(steps.lstm_step(x, (h, c), w_ih, w_hh, b_ih, b_hh), axis=1)
+    return mt.cat(steps.layer_norm_lstm_step(x, (h, c), w_ih, w_hh, b_ih, *b_hh), axis=1)
+
+
+@pytest.mark.parametrize("kind", sorted(STEP_KINDS))
+@settings(max_examples=8, deadline=None)
+@given(B=st.integers(1, 3), In=st.integers(1, 3), H=st.integers(1, 3), bias=st.booleans(),
+       seed=st.integers(0, 2 ** 16))
+def test_step_functions_gradcheck(kind, B, In, H, bias, seed):
+    """Every input of every step function (state and weights included) against central
+    differences in float64, on drawn sizes, with and without biases."""
+    x, h, c, w_ih, w_hh, b_ih, rest = _step_inputs(kind, B, In, H, bias,
+                                                   np.random.default_rng(seed))
+    uses_c = kind in ("lstm", "ln-lstm")
+    named = {"x": x, "h": h, "c": c if uses_c else None, "w_ih": w_ih, "w_hh": w_hh, "b_ih": b_ih}
+    if kind == "ln-lstm":
+        named.update({f"ln{j}_{part}": t for j, pair in enumerate(rest)
+                      for part, t in zip(("w", "b"), pair)})
+    else:
+        named["b_hh"] = rest
+    names = [k for k, v in named.items() if v is not None]
+
+    def fn(*tensors):
+        a = dict.fromkeys(named)
+        a.update(zip(names, tensors))
+        if kind == "ln-lstm":
+            norms = [(a[f"ln{j}_w"], a[f"ln{j}_b"]) for j in range(3)]
+            return _run_step(kind, a["x"], a["h"], a["c"], a["w_ih"], a["w_hh"], a["b_ih"], norms)
+        return _run_step(kind, a["x"], a["h"], a["c"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
+    assert mt.gradcheck(fn, [named[k] for k in names])
+
+
+def test_step_functions_match_numpy_formulas():
+    rng = np.random.default_rng(7)
+    x, h, c, w_ih, w_hh, b_ih, b_hh = _step_inputs("lstm", 2, 3, 4, True, rng)
+    arrays = [a.data for a in (x, h, c, w_ih, w_hh, b_ih, b_hh)]
+    h1, c1 = steps.lstm_step(x, (h, c), w_ih, w_hh, b_ih, b_hh)
+    h_ref, c_ref = numpy_lstm_step(*arrays)
+    np.testing.assert_allclose(h1.data, h_ref, atol=1e-12)
+    np.testing.assert_allclose(c1.data, c_ref, atol=1e-12)
+    x, h, _, w_ih, w_hh, b_ih, b_hh = _step_inputs("gru", 2, 3, 4, True, rng)
+    np.testing.assert_allclose(steps.gru_step(x, h, w_ih, w_hh, b_ih, b_hh).data,
+                               numpy_gru_step(*(a.data for a in (x, h, w_ih, w_hh, b_ih, b_hh))),
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [rnn.RNNCell, rnn.LSTMCell, rnn.GRUCell, rnn.LayerNormLSTMCell])
+def test_prepare_sequence_equals_stepping_the_cell(cls):
+    """A cell's hoisted form (all inputs projected at once, the rest per step) gives the numbers
+    of calling the cell step by step."""
+    cell = cls(3, 4)
+    randomise(cell)
+    x = mt.tensor(np.random.default_rng(5).standard_normal((6, 2, 3)))
+    xs, step = cell.prepare_sequence(x)
+    state_a = state_b = None if cell.num_states == 1 else cell.init_state(2, np.float64)
+    if state_a is None:
+        state_a = state_b = mt.zeros(2, 4, dtype="float64")
+    for t in range(6):
+        state_a = step(xs[t], state_a)
+        state_b = cell(x[t], state_b)
+        for a, b in zip(state_a if isinstance(state_a, tuple) else (state_a,),
+                        state_b if isinstance(state_b, tuple) else (state_b,)):
+            np.testing.assert_allclose(a.data, b.data, atol=1e-12, rtol=0)

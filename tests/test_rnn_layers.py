@@ -298,3 +298,131 @@ def test_dtype_mismatch_and_bad_arguments():
         rnn.GRU(2, 0)
     with pytest.raises(ValueError, match="nonlinearity"):
         rnn.RNN(2, 3, nonlinearity="sigmoid")
+
+
+# ----- what a step records (the static views and the explorer draw exactly this) ----------------
+# (op, name) of every node one step makes, in creation order; rnn/steps.py documents the names.
+STEP_RECORDS = {
+    "LSTM": [("getitem", "x_proj"), ("matmul", None), ("add", "h_proj"), ("add", "gates"),
+             ("split", "i_pre"), ("split", "f_pre"), ("split", "g_pre"), ("split", "o_pre"),
+             ("sigmoid", "i"), ("sigmoid", "f"), ("tanh", "g"), ("sigmoid", "o"),
+             ("mul", "f*c"), ("mul", "i*g"), ("add", "c"), ("tanh", "tanh(c)"), ("mul", "h")],
+    "GRU": [("getitem", "x_proj"), ("split", "r_x"), ("split", "z_x"), ("split", "n_x"),
+            ("matmul", None), ("add", "h_proj"), ("split", "r_h"), ("split", "z_h"),
+            ("split", "n_h"), ("add", None), ("sigmoid", "r"), ("add", None), ("sigmoid", "z"),
+            ("mul", "r*n_h"), ("add", None), ("tanh", "n"), (None, None), ("sub", "1-z"),
+            ("mul", "(1-z)*n"), ("mul", "z*h"), ("add", "h")],
+    "RNN": [("getitem", "x_proj"), ("matmul", None), ("add", "h_proj"), ("add", None),
+            ("tanh", "h")],
+}
+# Made once per layer and direction, in its scope: the initial states, the input projection of
+# all steps (one matmul), the transposed recurrent weight; the outputs' stack after the steps.
+FAMILY_RECORDS = {
+    "LSTM": [(None, "h0"), (None, "c0"), ("transpose", "W_ih.T"), ("matmul", None),
+             ("add", "x_proj"), ("transpose", "W_hh.T"), ("stack", None)],
+    "GRU": [(None, "h0"), ("transpose", "W_ih.T"), ("matmul", None), ("add", "x_proj"),
+            ("transpose", "W_hh.T"), ("stack", None)],
+}
+FAMILY_RECORDS["RNN"] = FAMILY_RECORDS["GRU"]
+
+
+def records_by_scope(model, T=3, B=2, **call):
+    x = mt.tensor(np.random.default_rng(0).standard_normal((T, B, model.input_size)),
+                  requires_grad=True)
+    out, h_n = model(x, **call)
+    loss = out.sum() + sum(s.sum() for s in (h_n if isinstance(h_n, tuple) else (h_n,)))
+    by_scope = {}
+    for r in mt.graph.walk(loss):
+        if r.scope:
+            by_scope.setdefault(r.scope, []).append((r.op, r.name))
+    return by_scope
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_step_records_the_same_named_ops_and_the_layer_the_rest(kind):
+    """Every step of every layer and direction records exactly STEP_RECORDS (gates in PyTorch's
+    order, products named, no transpose, no per-step input matmul); each layer/direction scope
+    records the hoisted work once, with h0 and c0 as separate named leaves."""
+    model = make(kind, 3, 4, num_layers=2, bidirectional=True)
+    by_scope = records_by_scope(model, T=3)
+    families = [f"{kind.lower()}/l{k}{r}" for k in range(2) for r in ("", "/reverse")]
+    assert sorted(by_scope) == sorted(families + [f"{f}/t{t}" for f in families for t in range(3)])
+    for family in families:
+        assert by_scope[family] == FAMILY_RECORDS[kind], family
+        for t in range(3):
+            assert by_scope[f"{family}/t{t}"] == STEP_RECORDS[kind], (family, t)
+
+
+def test_a_layer_of_builtin_cells_records_what_the_builtin_layer_records():
+    generic = records_by_scope(rnn.Recurrent(rnn.LSTMCell, 3, 4, name="lstm").double())
+    assert generic == records_by_scope(make("LSTM", 3, 4))
+
+
+def test_given_initial_states_are_named_per_layer_and_direction():
+    lstm = make("LSTM", 2, 3, num_layers=2)
+    h0 = mt.zeros(2, 1, 3, dtype="float64", requires_grad=True)
+    c0 = mt.zeros(2, 1, 3, dtype="float64", requires_grad=True)
+    by_scope = records_by_scope(lstm, B=1, hx=(h0, c0))
+    for k in range(2):
+        assert by_scope[f"lstm/l{k}"][:2] == [("getitem", "h0"), ("getitem", "c0")]
+
+
+def test_a_cell_without_prepare_sequence_gets_its_input_row_per_step():
+    class Plain(mt.nn.Module):                       # the bare contract, no RecurrentCell base
+        num_states = 1
+
+        def __init__(self, input_size, hidden_size, bias=True):
+            super().__init__()
+            self.input_size, self.hidden_size = input_size, hidden_size
+            self.weight = mt.nn.Parameter(np.full((input_size, hidden_size), 0.1))
+
+        def forward(self, x, h):
+            h = (x @ self.weight + h).tanh()
+            h.name = "h"
+            return h
+    by_scope = records_by_scope(rnn.Recurrent(Plain, 3, 4, name="plain"))
+    assert by_scope["plain/l0"] == [(None, "h0"), ("stack", None)]
+    assert by_scope["plain/l0/t1"] == [("getitem", None), ("matmul", None), ("add", None),
+                                       ("tanh", "h")]
+
+
+def test_masked_steps_record_the_mask_leaf_and_wheres_inside_the_step():
+    by_scope = records_by_scope(make("GRU", 3, 4), T=3, B=2, lengths=[3, 1])
+    assert by_scope["gru/l0/t1"][:len(STEP_RECORDS["GRU"])] == STEP_RECORDS["GRU"]
+    assert by_scope["gru/l0/t1"][len(STEP_RECORDS["GRU"]):] == [
+        (None, "mask"), (None, None), ("where", None), ("where", None)]
+    assert by_scope["gru/l0/t0"] == STEP_RECORDS["GRU"]          # nothing masked at t = 0
+
+
+def test_builtin_layers_have_no_cells_and_say_what_to_use():
+    with pytest.raises(TypeError, match=r"rnn.Recurrent\(rnn.LSTMCell"):
+        rnn.LSTM(2, 3).cells()
+
+
+def test_lengths_that_are_not_whole_numbers_are_named():
+    model = make("LSTM", 1, 2)
+    x = mt.zeros(4, 3, 1, dtype="float64")
+    with pytest.raises(ValueError, match=r"lengths\[0\] is inf \(lengths = \[inf, 2.0, 3.0\]\)"):
+        model(x, lengths=[float("inf"), 2, 3])
+    with pytest.raises(ValueError, match=r"lengths\[2\] is nan"):
+        model(x, lengths=[1, 2, float("nan")])
+    with pytest.raises(ValueError, match=r"lengths\[1\] is 2.5"):
+        model(x, lengths=np.array([1.0, 2.5, 3.0]))
+    with pytest.raises(TypeError, match="lengths must be integers"):
+        model(x, lengths=np.array([True, True, False]))
+    model(x, lengths=np.array([4.0, 2.0, 3.0]))                   # whole floats are lengths
+
+
+def test_rnn_writes_into_no_module_internals():
+    """rnn/, the custom-cell recipe and the examples use Module's public API only: no
+    assignment into _parameters/_modules/_buffers, no object.__setattr__ (issue 11, item 8)."""
+    import pathlib
+    import re
+    root = pathlib.Path(__file__).resolve().parent.parent
+    files = sorted((root / "rnn").glob("*.py")) + sorted((root / "examples").glob("*.py")) + \
+        [root / "docs" / "custom_cell.md", root / "docs" / "tutorial.md"]
+    pattern = re.compile(r"\._(parameters|modules|buffers)\b|object\.__setattr__")
+    found = [f"{p.relative_to(root)}:{i}: {line.strip()}" for p in files
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if pattern.search(line)]
+    assert not found, "\n".join(found)

@@ -19,15 +19,24 @@ FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 TOL = 1e-6
 
 
-def run_rnn_case(kind, state, inputs, fused=False):
-    """Run our layer on a case dict; returns a dict of results named like the fixture keys."""
+def run_rnn_case(kind, state, inputs, fused=False, generic=False):
+    """Run our layer on a case dict; returns a dict of results named like the fixture keys.
+
+    ``generic``: the layer is ``rnn.Recurrent(rnn.<kind>Cell, ...)`` (cell sub-modules and their
+    ``prepare_sequence``) instead of the built-in ``rnn.<kind>`` (its own weights + rnn.steps).
+    """
     cfg = inputs
     kwargs = dict(num_layers=int(cfg["num_layers"]), bias=bool(cfg["bias"]),
                   batch_first=bool(cfg["batch_first"]), bidirectional=bool(cfg["bidirectional"]),
                   fused=fused)
     if kind == "RNN":
         kwargs["nonlinearity"] = str(cfg["nonlinearity"])
-    model = getattr(rnn, kind)(int(cfg["input_size"]), int(cfg["hidden_size"]), **kwargs).double()
+    if generic:
+        model = rnn.Recurrent(getattr(rnn, kind + "Cell"), int(cfg["input_size"]),
+                              int(cfg["hidden_size"]), **kwargs).double()
+    else:
+        model = getattr(rnn, kind)(int(cfg["input_size"]), int(cfg["hidden_size"]),
+                                   **kwargs).double()
     model.load_state_dict(state)
     x = mt.tensor(cfg["x"], requires_grad=True)
     h0 = mt.tensor(cfg["h0"], requires_grad=True)
@@ -145,6 +154,18 @@ def test_layers_equal_pytorch(config, fused):
     case = make_case(kind, **config)
     state, expected = torch_reference(torch, kind, case, seed=config["seed"])
     assert_results_equal(run_rnn_case(kind, state, case, fused=fused), expected)
+
+
+@settings(max_examples=10, deadline=None)
+@given(configurations(), st.booleans())
+def test_generic_layer_of_builtin_cells_equals_pytorch(config, fused):
+    """rnn.Recurrent(rnn.LSTMCell, ...) (a layer of cells, hoisted through prepare_sequence)
+    loads PyTorch's state dict under the same names and gives PyTorch's numbers too."""
+    torch = pytest.importorskip("torch", reason="PyTorch parity needs torch")
+    kind = config.pop("kind")
+    case = make_case(kind, **config)
+    state, expected = torch_reference(torch, kind, case, seed=config["seed"])
+    assert_results_equal(run_rnn_case(kind, state, case, fused=fused, generic=True), expected)
 
 
 @pytest.mark.parametrize("kind", ["RNNCell", "LSTMCell", "GRUCell"])

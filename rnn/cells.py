@@ -223,7 +223,7 @@ class RNNCell(RecurrentCell):
     def prepare_sequence(self, x):
         """The input projection of all steps and the rest of the step (see the base class)."""
         return steps.hoisted(steps.rnn_update, x, self.weight_ih, self.weight_hh,
-                             *self._biases(), nonlinearity=self.nonlinearity)
+                             *self._biases(), fold_bias_hh=True, nonlinearity=self.nonlinearity)
 
     def fused_sequence(self, x, state, mask=None, reverse=False):
         """Run this cell over a whole sequence x (T, B, I) as one fused op (used by the layers).
@@ -281,7 +281,7 @@ class LSTMCell(RecurrentCell):
     def prepare_sequence(self, x):
         """The input projection of all steps and the rest of the step (see the base class)."""
         return steps.hoisted(steps.lstm_update, x, self.weight_ih, self.weight_hh,
-                             *self._biases())
+                             *self._biases(), fold_bias_hh=True)
 
     def fused_sequence(self, x, state, mask=None, reverse=False):
         """Run this cell over a whole sequence x (T, B, I) as one fused op (used by the layers).

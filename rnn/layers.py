@@ -403,6 +403,7 @@ class _BuiltinRecurrent(Recurrent):
     kind = None
     _update = None        # staticmethod(steps.<kind>_update)
     _fused_op = None      # staticmethod(fused.<kind>_sequence)
+    _fold_bias_hh = True  # b_hh added once to the input projection (see steps.hoisted); not GRU
 
     def _add_layer(self, k, reverse, layer_input):
         """Create ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``."""
@@ -441,7 +442,8 @@ class _BuiltinRecurrent(Recurrent):
                         f"rnn.Recurrent(rnn.{self.kind.cell}, ...)")
 
     def _sequence(self, k, reverse, x):
-        return steps.hoisted(self._update, x, *self._weights(k, reverse), **self._options())
+        return steps.hoisted(self._update, x, *self._weights(k, reverse),
+                             fold_bias_hh=self._fold_bias_hh, **self._options())
 
     def _fused_sequence(self, k, reverse, x, state, mask):
         if self.num_states == 1:
@@ -549,5 +551,6 @@ class GRU(_BuiltinRecurrent):
                          bidirectional, fused, name)
 
     kind = CELL_KINDS["gru"]
+    _fold_bias_hh = False                  # r * (W_hn h + b_hn): b_hn is not only added
     _update = staticmethod(steps.gru_update)
     _fused_op = staticmethod(_fused.gru_sequence)

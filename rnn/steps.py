@@ -215,7 +215,8 @@ def gru_step(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
                       bias_hh)
 
 
-def hoisted(update, x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, **options):
+def hoisted(update, x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, fold_bias_hh=False,
+            **options):
     """Prepare a whole sequence for the ``update`` step: ``(xs, step)``.
 
     ``xs = project_input(x, weight_ih, bias_ih)`` is the input projection of all T steps (one
@@ -223,12 +224,18 @@ def hoisted(update, x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, **optio
     ``update(xs[t], state, weight_hh^T, bias_hh, **options)``. This is how the layers unroll
     the built-in cells.
 
+    ``fold_bias_hh``: where ``b_hh`` only adds to the gates (RNN, LSTM; not GRU, whose ``n``
+    gate multiplies it by ``r``), add it once to the projection, as ``b_ih + b_hh`` (named so),
+    instead of at every step: one add per step fewer, the same sum up to rounding.
+
     Example:
         >>> import microtensor as mt
         >>> xs, step = hoisted(gru_update, mt.ones(5, 2, 3), mt.zeros(12, 3), mt.zeros(12, 4))
         >>> xs.shape, step(xs[0], mt.ones(2, 4)).shape
         ((5, 2, 12), (2, 4))
     """
+    if fold_bias_hh and bias_hh is not None:
+        bias_ih, bias_hh = _named(bias_ih + bias_hh, "b_ih+b_hh"), None
     xs = project_input(x, weight_ih, bias_ih)                  # (T, B, G*H)
     weight_hh_t = recurrent_weight(weight_hh)                # (H, G*H), once per sequence
 

@@ -303,7 +303,7 @@ def test_dtype_mismatch_and_bad_arguments():
 # ----- what a step records (the static views and the explorer draw exactly this) ----------------
 # (op, name) of every node one step makes, in creation order; rnn/steps.py documents the names.
 STEP_RECORDS = {
-    "LSTM": [("getitem", "x_proj"), ("matmul", None), ("add", "h_proj"), ("add", "gates"),
+    "LSTM": [("getitem", "x_proj"), ("matmul", "h_proj"), ("add", "gates"),
              ("split", "i_pre"), ("split", "f_pre"), ("split", "g_pre"), ("split", "o_pre"),
              ("sigmoid", "i"), ("sigmoid", "f"), ("tanh", "g"), ("sigmoid", "o"),
              ("mul", "f*c"), ("mul", "i*g"), ("add", "c"), ("tanh", "tanh(c)"), ("mul", "h")],
@@ -312,18 +312,19 @@ STEP_RECORDS = {
             ("split", "n_h"), ("add", None), ("sigmoid", "r"), ("add", None), ("sigmoid", "z"),
             ("mul", "r*n_h"), ("add", None), ("tanh", "n"), (None, None), ("sub", "1-z"),
             ("mul", "(1-z)*n"), ("mul", "z*h"), ("add", "h")],
-    "RNN": [("getitem", "x_proj"), ("matmul", None), ("add", "h_proj"), ("add", None),
-            ("tanh", "h")],
+    "RNN": [("getitem", "x_proj"), ("matmul", "h_proj"), ("add", None), ("tanh", "h")],
 }
 # Made once per layer and direction, in its scope: the initial states, the input projection of
-# all steps (one matmul), the transposed recurrent weight; the outputs' stack after the steps.
+# all steps (one matmul; for RNN and LSTM with b_hh folded in), the transposed recurrent weight;
+# the outputs' stack after the steps.
 FAMILY_RECORDS = {
-    "LSTM": [(None, "h0"), (None, "c0"), ("transpose", "W_ih.T"), ("matmul", None),
-             ("add", "x_proj"), ("transpose", "W_hh.T"), ("stack", None)],
+    "LSTM": [(None, "h0"), (None, "c0"), ("add", "b_ih+b_hh"), ("transpose", "W_ih.T"),
+             ("matmul", None), ("add", "x_proj"), ("transpose", "W_hh.T"), ("stack", None)],
     "GRU": [(None, "h0"), ("transpose", "W_ih.T"), ("matmul", None), ("add", "x_proj"),
             ("transpose", "W_hh.T"), ("stack", None)],
+    "RNN": [(None, "h0"), ("add", "b_ih+b_hh"), ("transpose", "W_ih.T"), ("matmul", None),
+            ("add", "x_proj"), ("transpose", "W_hh.T"), ("stack", None)],
 }
-FAMILY_RECORDS["RNN"] = FAMILY_RECORDS["GRU"]
 
 
 def records_by_scope(model, T=3, B=2, **call):
@@ -426,3 +427,36 @@ def test_rnn_writes_into_no_module_internals():
              for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
              if pattern.search(line)]
     assert not found, "\n".join(found)
+
+
+def _private_engine_uses(source):
+    """``mt.<...>._x`` attribute chains and ``from microtensor... import _x`` in ``source``."""
+    import ast
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute):
+            chain, base = [], node
+            while isinstance(base, ast.Attribute):
+                chain.append(base.attr)
+                base = base.value
+            if isinstance(base, ast.Name) and base.id == "mt" and \
+                    any(part.startswith("_") for part in chain):
+                found.append((node.lineno, "mt." + ".".join(reversed(chain))))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("microtensor"):
+            names = [a.name for a in node.names]
+            if any(p.startswith("_") for p in node.module.split(".") + names):
+                found.append((node.lineno, f"from {node.module} import {names}"))
+    return sorted(found)
+
+
+def test_rnn_uses_only_the_engines_public_names():
+    """rnn is built from microtensor's public API only (design.md: a user could have written it)."""
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parent.parent / "rnn"
+    found = [f"rnn/{p.name}:{line}: {what}" for p in sorted(root.glob("*.py"))
+             for line, what in _private_engine_uses(p.read_text(encoding="utf-8"))]
+    assert not found, "\n".join(found)
+    # ... and the check sees what it claims to:
+    assert _private_engine_uses("import microtensor as mt\nx = mt.autograd._Mode\n"
+                                "from microtensor.graph import _walk\n") == [
+        (2, "mt.autograd._Mode"), (3, "from microtensor.graph import ['_walk']")]

@@ -31,7 +31,10 @@ import warnings
 from .colors import ColorScale
 from .style import legend_label, new_graph
 from .trace import trace as make_trace
-from .views import DRAWERS, hidden_states
+from .ops_view import draw_ops, shown_magnitudes
+from .views import draw_cells, draw_rolled, hidden_states
+
+DRAWERS = {"ops": draw_ops, "cells": draw_cells, "rolled": draw_rolled}
 
 VIEWS = ("ops", "cells", "rolled")
 SHOW = ("grad", "shape", "value", "name")
@@ -70,10 +73,11 @@ class GraphTooLargeWarning(UserWarning):
     """
 
 
-def _view_range(tr, view, hidden):
+def _view_range(tr, view, hidden, leaves):
     """Smallest and largest magnitude among what the view colours (None if nothing has one)."""
     if view == "ops":
-        return tr.magnitude_range
+        values = shown_magnitudes(tr, tr.norm, leaves)
+        return (min(values), max(values)) if values else None
     shown = list(hidden_states(tr, hidden).values())
     shown += [tr.by_id[i] for i in tr.roots] + [n for n in tr.nodes if n.kind == "detached"]
     values = [n.grad_magnitude for n in shown if n.status == "ok"]
@@ -112,6 +116,17 @@ def _choose_view(tr, view, max_nodes, fallback, hidden):
                           f"pass a larger max_nodes= (dot may take minutes) or view='cells'/'rolled'")
 
 
+def _dot_rankdir(view, rankdir):
+    """Graphviz's rankdir for ``view`` when time should run along ``rankdir``.
+
+    In the ops view the data flows across a step (input below, output above) and the steps stand
+    side by side, so time left to right is ``BT`` inside Graphviz; top to bottom is ``LR``.
+    """
+    if view != "ops":
+        return rankdir
+    return {"LR": "BT", "RL": "TB", "TB": "LR", "BT": "RL"}[rankdir]
+
+
 def draw(root, *, view="ops", show=("grad", "shape"), max_nodes=DEFAULT_MAX_NODES, fallback="cells",
          rankdir="LR", norm="l2", params=None, hidden="h", title=None, legend=True, revealed=None,
          leaves=True):
@@ -142,8 +157,9 @@ def draw(root, *, view="ops", show=("grad", "shape"), max_nodes=DEFAULT_MAX_NODE
             declutters long unrolls; the cells and rolled views never draw them).
 
     Returns:
-        ``graphviz.Digraph``; its ``microtensor_view`` attribute says which view was drawn and
-        ``microtensor_trace`` holds the :class:`~viz.trace.Trace`.
+        ``graphviz.Digraph``; its ``microtensor_view`` attribute says which view was drawn,
+        ``microtensor_trace`` holds the :class:`~viz.trace.Trace` and ``microtensor_grid`` maps
+        the DOT names of the nodes drawn in the time-step grid to their ``(family, t)``.
 
     Example:
         >>> import microtensor as mt
@@ -156,8 +172,8 @@ def draw(root, *, view="ops", show=("grad", "shape"), max_nodes=DEFAULT_MAX_NODE
         >>> loss = h.sum()
         >>> loss.backward(keep_grads=True)
         >>> g = draw(loss, view="cells")
-        >>> g.source.count("cluster_t")
-        3
+        >>> g.source.count("step_t") >= 3, "c_rnn_l0_t2" in g.source
+        (True, True)
     """
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}, not {view!r}")
@@ -173,14 +189,15 @@ def draw(root, *, view="ops", show=("grad", "shape"), max_nodes=DEFAULT_MAX_NODE
     chosen, message = _choose_view(tr, view, max_nodes, fallback, hidden)
     if message:
         warnings.warn(message, GraphTooLargeWarning, stacklevel=2)
-    scale = ColorScale.for_range(_view_range(tr, chosen, hidden))
-    g = new_graph(rankdir)
+    scale = ColorScale.for_range(_view_range(tr, chosen, hidden, leaves))
+    g = new_graph(_dot_rankdir(chosen, rankdir))
     revealed = None if revealed is None else set(revealed)
-    DRAWERS[chosen](tr, g, scale, show, revealed, hidden, leaves)
+    placed = DRAWERS[chosen](tr, g, scale, show, revealed, hidden, leaves)
     if legend:
         g.attr(label=legend_label(scale, norm, chosen, message, title), labelloc="t", labeljust="l")
     elif title:
         g.attr(label=title, labelloc="t", fontsize="16")
     g.microtensor_view = chosen
     g.microtensor_trace = tr
+    g.microtensor_grid = placed
     return g

@@ -13,7 +13,7 @@ import re
 import graphviz
 
 from .colors import BAD_FILL, MASKED_FILL, NO_GRAD_FILL, ZERO_GRAD_FILL, font_color, interpolate
-from .trace import short, shape_text
+from .trace import magnitude, short, shape_text
 
 FONT = "Helvetica"
 UNREACHED_FILL = "#f7f7f7"    # animation: gradient not there yet
@@ -186,17 +186,19 @@ def cluster_name(path):
 _CLUSTER_FILLS = ("#f3f6fb", "#e9eff8", "#f6f3fb", "#fbfbf4", "#f4f4f4")
 
 
-def cluster_attrs(path, depth, masked=False, note=None):
+def cluster_attrs(path, depth, masked=False, note=None, label=None):
     """Graph attributes of a scope cluster: title, nested background, grey when ``masked``.
 
-    ``note`` is appended to a time step's title (e.g. a partial mask).
+    ``note`` is appended to a time step's title (e.g. a partial mask); ``label`` replaces the
+    title made from the path.
 
     Example:
         >>> cluster_attrs("rnn/l0/t2", 2, masked=True)["label"]
-        't = 2 · masked (zero ∇h)'
+        't = 2 · masked (padding)'
         >>> cluster_attrs("rnn/l0/t2", 2, note="1 of 2 sequences masked")["label"]
         't = 2 · 1 of 2 sequences masked'
     """
+    extra_label = label
     part = path.rsplit("/", 1)[-1]
     label = scope_label(part)
     fill = _CLUSTER_FILLS[min(depth, len(_CLUSTER_FILLS) - 1)]
@@ -204,10 +206,11 @@ def cluster_attrs(path, depth, masked=False, note=None):
         fill = "#fafafa"
         if masked:
             fill = MASKED_FILL
-            label += " · masked (zero ∇h)"
+            label += " · masked (padding)"
         elif note:
             label += f" · {note}"
-    return {"label": label, "style": "rounded,filled", "fillcolor": fill, "color": "#b0b0b0",
+    return {"label": label if extra_label is None else extra_label, "style": "rounded,filled",
+            "fillcolor": fill, "color": "#b0b0b0",
             "fontname": FONT, "fontsize": "11", "labeljust": "l"}
 
 
@@ -307,6 +310,83 @@ def kept_node_attrs(n, scale, tr, show, revealed):
     else:
         attrs.update(shape="box", style="filled,dashed")
     return attrs
+
+
+def header_attrs(t, masked=False, note=None):
+    """Attributes of the ``t = k`` header above a time step's column (ops view).
+
+    Example:
+        >>> header_attrs(3, masked=True)["label"]
+        't = 3 · masked (padding)'
+    """
+    label = f"t = {t}" + (" · masked (padding)" if masked else f" · {note}" if note else "")
+    attrs = {"label": label, "shape": "box", "style": "rounded,filled", "fontsize": "12",
+             "fillcolor": MASKED_FILL if masked else "#f4f4f4", "color": "#b0b0b0",
+             "tooltip": f"time step {t}" + (": every sequence of the batch is padding here"
+                                            if masked else "")}
+    return attrs
+
+
+def share_node_attrs(stand_in, scale, revealed, norm, show=("grad", "shape")):
+    """Attributes of a per-step stand-in (:class:`viz.ops_view.StandIn`): a plain box (neither
+    the rounded box of an op nor the bold box of a parameter) carrying this step's share of the
+    gradient.
+
+    Example:
+        >>> import numpy as np
+        >>> import microtensor as mt
+        >>> from viz.trace import trace
+        >>> from viz.colors import ColorScale
+        >>> from viz.ops_view import StandIn
+        >>> w = mt.tensor([3.0, 4.0], requires_grad=True, name="w")
+        >>> node = trace((w * 2.0).sum()).by_id[0]
+        >>> s = StandIn("s0", node, ("rnn/l0", 2), "used", np.array([0.3, 0.4]))
+        >>> print(share_node_attrs(s, ColorScale(0.1, 1.0), None, "l2")["label"])
+        w at t=2\\n2\\n∇ 5.0e-1
+    """
+    node, t = stand_in.node, stand_in.key[1]
+    title = node.name or node.op or node.kind
+    if stand_in.kind == "used":
+        head = f"{title} at t={t}"
+    else:
+        head = f"output t={t} → {title}"
+    shape = stand_in.grad.shape if stand_in.grad is not None else None
+    lines = [head]
+    grad = stand_in.grad
+    if stand_in.kind == "used" and shape is None:
+        shape = node.shape
+    if shape is not None and "shape" in show:
+        lines.append(shape_text(shape))
+    if "value" in show and stand_in.kind == "used":
+        lines.append(f"val {stats_text(node.value_stats)}")
+    if revealed is not None and node.id not in revealed:
+        fill, fontc = UNREACHED_FILL, UNREACHED_FONT
+        lines.append("∇ not reached yet")
+    elif grad is None:
+        fill, fontc = NO_GRAD_FILL, "#555555"
+        lines.append("no grad" if not node.record.requires_grad else "∇ share not computed")
+    else:
+        value = magnitude(grad, norm)
+        if not math.isfinite(value):
+            fill, fontc = BAD_FILL, "white"
+        elif value == 0:
+            fill, fontc = ZERO_GRAD_FILL, "black"
+        else:
+            fill = scale.color(value)
+            fontc = font_color(fill)
+        lines.append(f"∇ {short(value)}")
+    if "grad" not in show:
+        lines = [line for line in lines if not line.startswith("∇")]
+    what = ("the tensor as this step's ops use it" if stand_in.kind == "used"
+            else "this step's output, gathered by the node outside the steps")
+    share_text = ("this step's share of the gradient: not computed" if grad is None else
+                  f"this step's share of the gradient: L2 norm {short(magnitude(grad, 'l2'))}   "
+                  f"max-abs {short(magnitude(grad, 'maxabs'))}")
+    tooltip = (f"t = {t}: {what} (drawn once outside the steps, with the total gradient)\\n"
+               f"{share_text}\\n" + node_tooltip(node, norm))
+    return {"label": "\\n".join(line.replace('"', "'") for line in lines), "shape": "box",
+            "style": "filled", "fillcolor": fill, "fontcolor": fontc, "tooltip": tooltip,
+            "id": stand_in.name, "color": "#888888" if fill == ZERO_GRAD_FILL else "black"}
 
 
 def family_label(family):

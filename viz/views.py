@@ -1,24 +1,23 @@
 """The three views: how a :class:`~viz.trace.Trace` becomes nodes, clusters and edges.
 
-- :func:`draw_ops`: every op, in nested clusters from the scope path (model > layer > direction >
-  time step).
+- :func:`viz.ops_view.draw_ops`: every op, time steps as columns, layers and directions as rows.
 - :func:`draw_cells`: one box per cell per time step (one column per step), internals hidden; ops
   outside the cells are contracted so that their edges pass through.
 - :func:`draw_rolled`: each layer/direction once, with a loop edge and a per-step strip.
 
-Each takes ``(trace, graph, scale, show, revealed, hidden, leaves)`` and adds to ``graph``;
-:func:`viz.draw` picks one and adds the legend.
+Each takes ``(trace, graph, scale, show, revealed, hidden, leaves)``, adds to ``graph`` and returns
+``{DOT node name: (family, t)}`` of the nodes it placed in the time-step grid; :func:`viz.draw`
+picks one, adds the legend and keeps that mapping as ``microtensor_grid``.
 """
 import html
 import math
 import re
 
-import graphviz
 import numpy as np
 
-from .colors import BAD_FILL, NO_GRAD_FILL, ZERO_GRAD_FILL
-from .style import (cluster_attrs, cluster_name, const_text, family_label, kept_node_attrs,
-                    natural_key, node_fill, node_label, node_tooltip)
+from .colors import BAD_FILL, MASKED_FILL, NO_GRAD_FILL, ZERO_GRAD_FILL
+from .layout import family_key
+from .style import family_label, header_attrs, kept_node_attrs, natural_key, node_fill, node_tooltip
 from .trace import short, shape_text
 
 _STRIP_CELLS = 60             # most squares in a rolled view's strip (more steps share a square)
@@ -27,7 +26,7 @@ NO_STEPS = ("view='cells' and view='rolled' need time-step scopes: run each step
             "has none, use view='ops'")
 
 
-def _cut_stubs(tr, add_node, add_edge):
+def cut_stubs(tr, add_node, add_edge):
     """Detach cuts: a dashed edge from the source when it is in the graph, else from a stub."""
     for k, (src, dst, text) in enumerate(tr.cuts):
         if src is None:
@@ -40,14 +39,6 @@ def _cut_stubs(tr, add_node, add_edge):
             # the step it continues from.
             add_edge(src, dst, style="dashed", color="#888888", label="✂ detach()", fontsize="8",
                      penwidth="1.5")
-
-
-def _family_order_edges(steps_by_family, first_node, add_edge):
-    """Invisible edges t -> t+1 in families whose recurrence runs backwards in time (reverse
-    direction), so that every family's steps are laid out left to right in time order."""
-    for family, ts in steps_by_family.items():
-        for a, b in zip(ts, ts[1:]):
-            add_edge(first_node[(family, a)], first_node[(family, b)], style="invis", weight="2")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -70,12 +61,14 @@ def hidden_states(tr, hidden):
     return {key: tr.by_id[rec.id] for key, rec in step_states(records, name=hidden).items()}
 
 
-def partial_masks(tr):
-    """``{(family, t): "k of B sequences masked"}`` for steps that mask some, not all, sequences.
+def step_marks(tr):
+    """``(masked, notes)``: the steps padded under ``lengths`` and notes for partly padded ones.
 
     Found from ``where(mask, new, old)`` ops whose condition is a boolean leaf named ``"mask"``
-    (the marker a layer gives its ``lengths`` mask); fully masked steps are found by their zero
-    gradient instead (:func:`_masked_cells`).
+    (the marker a layer gives its ``lengths`` mask, made only at steps where some sequence is
+    padding): a step where every sequence is padding is ``masked``; one where some are gets the
+    note ``"k of B sequences masked"``. A zero gradient alone never marks a step as masked: it can
+    be mathematically zero (a reverse direction's early steps under a loss on the last output).
 
     Example:
         >>> import numpy as np
@@ -84,25 +77,26 @@ def partial_masks(tr):
         >>> h = mt.ones(2, 1, requires_grad=True)
         >>> with mt.scope("rnn/l0/t0"):
         ...     h = mt.where(mt.tensor(np.array([[True], [False]]), name="mask"), h.tanh(), h)
-        >>> partial_masks(trace(h.sum()))
-        {('rnn/l0', 0): '1 of 2 sequences masked'}
+        >>> with mt.scope("rnn/l0/t1"):
+        ...     h = mt.where(mt.tensor(np.array([[False], [False]]), name="mask"), h.tanh(), h)
+        >>> step_marks(trace(h.sum()))
+        ({('rnn/l0', 1)}, {('rnn/l0', 0): '1 of 2 sequences masked'})
     """
-    notes = {}
+    masked, notes = set(), {}
     for n in tr.nodes:
-        if n.op != "where" or n.step is None or tuple(n.step) in notes:
+        if n.op != "where" or n.step is None:
             continue
+        key = tuple(n.step)
         cond = tr.by_id[n.inputs[0]]
         data = cond.tensor.data
         if cond.op is None and cond.name == "mask" and data.dtype == bool and data.size:
-            masked = int(data.size - np.count_nonzero(data))
-            if 0 < masked < data.size:
-                notes[tuple(n.step)] = f"{masked} of {data.size} sequences masked"
-    return notes
-
-
-def _masked_cells(tr, states):
-    """Steps whose hidden state got an exactly-zero gradient (padding masked by ``lengths``)."""
-    return {key for key, node in states.items() if node.status == "zero"}
+            padded = int(data.size - np.count_nonzero(data))
+            if padded == data.size:
+                masked.add(key)
+                notes.pop(key, None)
+            elif padded and key not in masked:
+                notes[key] = f"{padded} of {data.size} sequences masked"
+    return masked, notes
 
 
 def _backward_in_time(tr, key_of):
@@ -113,101 +107,6 @@ def _backward_in_time(tr, key_of):
         if a is not None and b is not None and a[0] == b[0] and a[1] > b[1]:
             families.add(a[0])
     return families
-
-
-def draw_ops(tr, g, scale, show, revealed, hidden, leaves=True):
-    """Every op a node, nested in clusters from its scope path; parameters, inputs, the loss.
-
-    Example:
-        >>> import microtensor as mt, viz
-        >>> x = mt.tensor([1.0], requires_grad=True, name="x")
-        >>> with mt.scope("rnn/l0/t0"):
-        ...     y = (x * 2.0).sum()
-        >>> y.backward(keep_grads=True)
-        >>> "subgraph cluster_rnn_l0_t0" in viz.draw(y, view="ops").source
-        True
-    """
-    states = hidden_states(tr, hidden) if tr.steps() else {}
-    masked = _masked_cells(tr, states)
-    notes = partial_masks(tr)
-    # Build the scope tree: path -> (subgraph, depth); nodes go into the deepest cluster.
-    clusters = {}
-    children = {}
-    for n in tr.nodes:
-        if not n.scope:
-            continue
-        parts = n.scope.split("/")
-        for i in range(1, len(parts) + 1):
-            path = "/".join(parts[:i])
-            if path not in clusters:
-                step = re.match(r"^t(\d+)$", parts[i - 1])
-                key = ("/".join(parts[:i - 1]), int(step.group(1))) if step else None
-                attrs = cluster_attrs(path, i - 1, key in masked, notes.get(key))
-                clusters[path] = graphviz.Digraph(cluster_name(path), graph_attr=attrs)
-                children.setdefault("/".join(parts[:i - 1]), []).append(path)
-
-    def target(scope):
-        return clusters[scope] if scope else g
-
-    roots = set(tr.roots)
-    skipped = set() if leaves else {n.id for n in tr.nodes
-                                    if n.kind in ("param", "input") and n.id not in roots}
-    for n in tr.nodes:
-        if n.id in skipped:
-            continue
-        fill, fontc = node_fill(n, scale, revealed)
-        attrs = {"label": node_label(n, show, const_text(n, tr)), "fillcolor": fill, "fontcolor": fontc,
-                 "tooltip": node_tooltip(n, tr.norm), "id": f"n{n.id}"}
-        if n.id in roots:
-            attrs.update(shape="doubleoctagon" if n.record.tensor.size == 1 else "box",
-                         style="filled,bold", penwidth="2")
-        elif n.kind == "op":
-            attrs.update(shape="box", style="rounded,filled")
-        elif n.kind == "param":
-            attrs.update(shape="box", style="filled,bold", penwidth="2")
-        elif n.kind == "detached":
-            attrs.update(shape="box", style="filled,dashed")
-        else:
-            attrs.update(shape="note", style="filled")
-        if n.status == "zero":
-            attrs["color"] = "#888888"
-        target(n.scope).node(f"n{n.id}", **attrs)
-
-    step_of = {n.id: n.step for n in tr.nodes}
-    backwards = _backward_in_time(tr, lambda i: step_of.get(i))
-    for src, dst in tr.edges:
-        if src in skipped:
-            continue
-        a, b = step_of.get(src), step_of.get(dst)
-        attrs = {}
-        if a is not None and b is not None and a.family == b.family and a.t > b.t:
-            attrs["constraint"] = "false"
-        elif tr.by_id[src].kind == "param" and b is not None:
-            # A parameter feeds every step: left as a ranking constraint, it ties every step's
-            # input-side ops to the far left and stacks the steps; free, each step stays compact
-            # and the steps run left to right.
-            attrs["constraint"] = "false"
-        g.edge(f"n{src}", f"n{dst}", **attrs)
-    _cut_stubs(tr, lambda name, **kw: g.node(name, **kw),
-               lambda s, d, **kw: g.edge(s if isinstance(s, str) else f"n{s}", f"n{d}", **kw))
-    if backwards:
-        first = {}
-        for n in tr.nodes:
-            if n.step is not None and n.step.family in backwards:
-                first.setdefault(tuple(n.step), f"n{n.id}")
-        steps = {}
-        for fam, t in sorted(first):
-            steps.setdefault(fam, []).append(t)
-        _family_order_edges(steps, first, g.edge)
-
-    # Attach clusters bottom-up (a subgraph's text is copied when attached), children in
-    # natural order so time steps appear as t0, t1, ..., t10.
-    for path in sorted(clusters, key=lambda p: -p.count("/")):
-        kids = sorted(children.get(path, []), key=natural_key)
-        for kid in kids:
-            clusters[path].subgraph(clusters[kid])
-    for kid in sorted(children.get("", []), key=natural_key):
-        g.subgraph(clusters[kid])
 
 
 def _units_and_edges(tr, unit_of):
@@ -257,8 +156,7 @@ def draw_cells(tr, g, scale, show, revealed, hidden, leaves=True):
     states = hidden_states(tr, hidden)
     if not states:
         raise ValueError(NO_STEPS)
-    masked = _masked_cells(tr, states)
-    notes = partial_masks(tr)
+    masked, notes = step_marks(tr)
     keep = set(tr.roots) | {n.id for n in tr.nodes if n.kind == "detached"}
 
     def unit_of(n):
@@ -269,32 +167,53 @@ def draw_cells(tr, g, scale, show, revealed, hidden, leaves=True):
     def name(u):
         return f"c_{re.sub(r'[^A-Za-z0-9]', '_', u[1])}_t{u[2]}" if u[0] == "cell" else f"n{u[1]}"
 
-    big = len(states) > 300   # thousands of clusters make dot slow: use plain columns then
-    by_t = {}
-    for (family, t), node in states.items():
-        by_t.setdefault(t, []).append((family, node))
-    for t in sorted(by_t):
-        all_masked = all((family, t) in masked for family, _ in by_t[t])
-        col = g if big else graphviz.Digraph(f"cluster_t{t}",
-                                             graph_attr=cluster_attrs(f"t{t}", 4, all_masked))
-        for family, node in sorted(by_t[t], key=lambda x: natural_key(x[0])):
+    # The grid: one rank (column) per time step holding a "t = k" header and the step's cells,
+    # chained top to bottom (highest layer on top, a reverse direction above its forward one),
+    # and a first column of row titles. Plain rank sets and chains, no clusters: Graphviz keeps a
+    # chain's order but not the order of sibling clusters.
+    families = sorted({f for f, _ in states}, key=family_key, reverse=True)
+    columns = sorted({t for _, t in states})
+    g.node("rows", label="", shape="point", style="invis", width="0")
+    chain = ["rows"]
+    for family in families:
+        g.node(f"row_{name(('cell', family, 0))}", label=family_label(family), shape="plaintext",
+               fontsize="11")
+        chain.append(f"row_{name(('cell', family, 0))}")
+    _rank_chain(g, chain)
+    # Past 50 steps only every tenth column is titled: 2,000 headers would double the drawing.
+    titled = {t for t in columns if len(columns) <= 50 or t % 10 == 0 or t == columns[-1]}
+    for t in columns:
+        header = f"step_t{t}"
+        all_masked = all((f, t) in masked for f in families if (f, t) in states)
+        chain = []
+        if t in titled:
+            g.node(header, **header_attrs(t, all_masked))
+            chain.append(header)
+        for family in families:
+            node = states.get((family, t))
+            if node is None:
+                continue
             fill, fontc = node_fill(node, scale, revealed)
-            lines = [family_label(family), f"t = {t}"]
-            if "shape" in show:
-                lines.append(f"{hidden} {shape_text(node.shape)}")
+            lines = [hidden + (f" {shape_text(node.shape)}" if "shape" in show else "")]
             if "grad" in show:
                 lines.append(f"∇{hidden} {short(node.grad_magnitude)}" if node.status != "nograd"
                              else f"∇{hidden} none")
             if (family, t) in masked:
-                lines.append("masked")
+                lines.append("masked (padding)")
+                fill, fontc = MASKED_FILL, "#555555"
             elif (family, t) in notes:
                 lines.append(notes[(family, t)])
-            col.node(name(("cell", family, t)), label="\\n".join(lines), shape="box",
-                     style="rounded,filled" + (",dashed" if (family, t) in masked else ""),
-                     fillcolor=fill, fontcolor=fontc, tooltip=node_tooltip(node, tr.norm),
-                     id=name(("cell", family, t)))
-        if not big:
-            g.subgraph(col)
+            cell = name(("cell", family, t))
+            g.node(cell, label="\\n".join(lines), shape="box", style="rounded,filled",
+                   fillcolor=fill, fontcolor=fontc, id=cell,
+                   tooltip=f"{family_label(family)}, t = {t}\\n" + node_tooltip(node, tr.norm))
+            chain.append(cell)
+        _rank_chain(g, chain)
+    first = columns[0]
+    for family in families:
+        if (family, first) in states:
+            g.edge(f"row_{name(('cell', family, 0))}", name(("cell", family, first)), style="invis")
+    g.edge("rows", f"step_t{first}", style="invis")     # the first column is always titled
     for n in tr.nodes:
         if n.id in keep:
             g.node(f"n{n.id}", **kept_node_attrs(n, scale, tr, show, revealed))
@@ -318,28 +237,35 @@ def draw_cells(tr, g, scale, show, revealed, hidden, leaves=True):
     for (b, family), sources in fan_in.items():
         if len(sources) > 3:
             live = [u for u in sources if states[(u[1], u[2])].status != "zero"] or sources
-            final = (min if family.endswith("reverse") else max)(live, key=lambda u: u[2])
+            final = max(live, key=lambda u: u[2])      # the step nearest the node it feeds
             labels[(final, b)] = f"+ {len(sources) - 1} other steps"
             dropped = {(u, b) for u in sources if u != final}
             edges = [e for e in edges if e not in dropped]
-    backwards = set()
+    above = {family: i for i, family in enumerate(families)}     # smaller = higher up
     for a, b in edges:
         attrs = {}
         if (a, b) in labels:
-            attrs.update(label=labels[(a, b)], fontsize="8", style="dashed")
+            attrs.update(label=labels[(a, b)], fontsize="8")
         if a[0] == "cell" and b[0] == "cell" and a[1] == b[1] and a[2] > b[2]:
-            attrs["constraint"] = "false"
-            backwards.add(a[1])
-        g.edge(name(a), name(b), **attrs)
-    _cut_stubs(tr, lambda nm, **kw: g.node(nm, **kw),
-               lambda s, d, **kw: g.edge(s if isinstance(s, str) else f"n{s}", f"n{d}", **kw))
-    # Columns in time order, whatever the directions: an invisible chain through each column's
-    # first cell (reverse-direction recurrences were drawn with constraint=false above).
-    columns = sorted(by_t)
-    heads = {t: name(("cell",) + min(((f, t) for f, _ in by_t[t]), key=lambda k: natural_key(k[0])))
-             for t in columns}
-    for a, b in zip(columns, columns[1:]):
-        g.edge(heads[a], heads[b], style="invis", weight="4")
+            # A reverse-direction recurrence t+1 -> t, drawn t -> t+1 with the arrow reversed:
+            # it ranks like a forward edge and the row keeps its time order.
+            g.edge(name(b), name(a), dir="back", **attrs)
+        elif a[0] == "cell" and b[0] == "cell" and a[2] == b[2] and above[a[1]] > above[b[1]]:
+            # Up a column (layer k -> k+1 at one step): drawn downwards with the arrow reversed,
+            # so that it agrees with the column's top-to-bottom chain.
+            g.edge(name(b), name(a), dir="back", **attrs)
+        else:
+            g.edge(name(a), name(b), **attrs)
+    cut_stubs(tr, lambda nm, **kw: g.node(nm, **kw),
+              lambda s, d, **kw: g.edge(s if isinstance(s, str) else f"n{s}", f"n{d}", **kw))
+    return {name(("cell",) + key): key for key in states}
+
+
+def _rank_chain(g, names):
+    """One Graphviz rank holding ``names``, kept in this order by invisible edges."""
+    g.body.append("\t{rank=same; " + "; ".join(f'"{x}"' for x in names) + "}\n")
+    for a, b in zip(names, names[1:]):
+        g.edge(a, b, style="invis")
 
 
 def _strip(values, statuses, scale):
@@ -426,8 +352,6 @@ def draw_rolled(tr, g, scale, show, revealed, hidden, leaves=True):
             g.node(f"n{n.id}", **kept_node_attrs(n, scale, tr, show, revealed))
     for a, b in _units_and_edges(tr, unit_of):
         g.edge(name(a), name(b))
-    _cut_stubs(tr, lambda nm, **kw: g.node(nm, **kw),
-               lambda s, d, **kw: g.edge(s if isinstance(s, str) else f"n{s}", f"n{d}", **kw))
-
-
-DRAWERS = {"ops": draw_ops, "cells": draw_cells, "rolled": draw_rolled}
+    cut_stubs(tr, lambda nm, **kw: g.node(nm, **kw),
+              lambda s, d, **kw: g.edge(s if isinstance(s, str) else f"n{s}", f"n{d}", **kw))
+    return {}      # one node per family: no grid

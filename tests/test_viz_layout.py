@@ -1,0 +1,72 @@
+"""Layout quality from Graphviz's own positions (``dot -Tjson``): the textbook grid (issue 10).
+
+Within each row (layer/direction) every time step's centre is at one height, the steps run left to
+right in time order, the nodes fill the drawing, and edges stay short and rarely cross. The bounds
+on crossings and edge length are the figures of this layout with some room, so that a change that
+brings the staircase or the fan of parameter edges back fails here. Measured without the legend
+(the layout itself).
+"""
+import pytest
+
+import viz
+from viz.demo import unrolled
+from viz.quality import measure
+
+needs_dot = pytest.mark.skipif(not viz.dot_available(),
+                               reason="Graphviz's `dot` is not installed (apt-get install graphviz)")
+
+CASES = {
+    # name: (unrolled(...) arguments, view, least fill, most crossings, longest mean edge)
+    "rnn_ops": (dict(cell="rnn", steps=4, hidden=3), "ops", 0.075, 15, 4.0),
+    "lstm_ops": (dict(cell="lstm", steps=4, hidden=3), "ops", 0.075, 45, 4.0),
+    "lstm_2_layer_bidirectional_cells": (dict(cell="lstm", steps=5, hidden=3, layers=2,
+                                              bidirectional=True, loss="all"), "cells", 0.20, 4, 4.0),
+    "gru_2_layer_cells": (dict(cell="gru", steps=5, hidden=3, layers=2, loss="all"),
+                          "cells", 0.20, 4, 4.0),
+}
+
+
+def layout_of(kw, view):
+    loss, model = unrolled(seed=0, **kw)
+    graph = viz.draw(loss, view=view, params=model, legend=False)
+    return graph, measure(graph, graph.microtensor_grid)
+
+
+@needs_dot
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_textbook_grid(name):
+    kw, view, least_fill, most_crossings, longest_edge = CASES[name]
+    graph, m = layout_of(kw, view)
+    rows = {family for family, _ in graph.microtensor_grid.values()}
+    directions = 2 if kw.get("bidirectional") else 1
+    assert set(m["spread"]) == rows and len(rows) == kw.get("layers", 1) * directions
+    assert m["max_spread"] <= 0.25, m["spread"]          # every step of a row at one height
+    assert m["time_ordered"]                              # t = 0, 1, ... left to right, every row
+    assert m["fill"] >= least_fill, m
+    assert m["crossings"] <= most_crossings, m
+    assert m["mean_edge"] <= longest_edge, m
+
+
+@needs_dot
+@pytest.mark.parametrize("kw", [dict(cell="rnn", steps=4, hidden=2, bidirectional=True),
+                                dict(cell="lstm", steps=5, hidden=2, batch=2, lengths=[5, 3]),
+                                dict(cell="gru", steps=3, hidden=2, layers=2, bidirectional=True)])
+def test_reverse_directions_masks_and_layers_keep_the_grid_in_the_ops_view(kw):
+    graph, m = layout_of(kw, "ops")
+    assert m["max_spread"] <= 0.25 and m["time_ordered"], m
+
+
+@needs_dot
+def test_a_staircase_fails_the_measure():
+    """The measure itself: steps drawn one above the other are a spread, not a row."""
+    import graphviz
+    stair = graphviz.Digraph(graph_attr={"rankdir": "TB"})
+    for t in range(3):
+        stair.edge(f"a{t}", f"a{t + 1}")
+    m = measure(stair, {f"a{t}": ("row", t) for t in range(4)})
+    assert m["max_spread"] >= 3 and not m["time_ordered"]
+    row = graphviz.Digraph(graph_attr={"rankdir": "LR"})
+    for t in range(3):
+        row.edge(f"a{t}", f"a{t + 1}")
+    m = measure(row, {f"a{t}": ("row", t) for t in range(4)})
+    assert m["max_spread"] == 0 and m["time_ordered"] and m["crossings"] == 0

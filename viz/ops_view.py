@@ -1,0 +1,347 @@
+"""The ops view: every op a node, laid out as the textbook unrolled network.
+
+Each time step is a cluster and a column band of its own, in time order left to right; each layer
+and direction a row (:func:`viz.layout.slots`). A node outside the steps that many steps use (a
+weight, the input sequence) is drawn once in a band on the left with its total gradient, and inside
+every step that uses it as a small stand-in "as used at t" carrying that step's share of the
+gradient (:mod:`viz.shares`): no edge fans across the picture, and the shares are a lesson of
+their own (how much each step contributes to dL/dW). Likewise a node that gathers every step's
+output (the ``stack`` before the loss) gets a stand-in "output t" in each step.
+
+Example:
+    >>> import microtensor as mt, viz
+    >>> W = mt.tensor([[0.5]], requires_grad=True, name="W")
+    >>> h = mt.ones(1, 1, name="h0")
+    >>> for t in range(2):
+    ...     with mt.scope(f"rnn/l0/t{t}"):
+    ...         h = (h @ W).tanh(); h.name = "h"
+    >>> loss = h.sum()
+    >>> loss.backward(keep_grads=True)
+    >>> src = viz.draw(loss).source
+    >>> "W at t=0" in src and "W at t=1" in src
+    True
+"""
+import math
+from collections import namedtuple
+
+import graphviz
+
+from .layout import gathered_outputs, shared_inputs, slots
+from .shares import share
+from .trace import magnitude
+from .style import (cluster_attrs, cluster_name, const_text, header_attrs, natural_key, node_fill,
+                    node_label, node_tooltip, share_node_attrs)
+
+
+def _node_attrs(n, tr, scale, show, revealed, roots):
+    fill, fontc = node_fill(n, scale, revealed)
+    attrs = {"label": node_label(n, show, const_text(n, tr)), "fillcolor": fill, "fontcolor": fontc,
+             "tooltip": node_tooltip(n, tr.norm), "id": f"n{n.id}"}
+    if n.id in roots:
+        attrs.update(shape="doubleoctagon" if n.record.tensor.size == 1 else "box",
+                     style="filled,bold", penwidth="2")
+    elif n.kind == "op":
+        attrs.update(shape="box", style="rounded,filled")
+    elif n.kind == "param":
+        attrs.update(shape="box", style="filled,bold", penwidth="2")
+    elif n.kind == "detached":
+        attrs.update(shape="box", style="filled,dashed")
+    else:
+        attrs.update(shape="note", style="filled")
+    if n.status == "zero":
+        attrs["color"] = "#888888"
+    return attrs
+
+
+StandIn = namedtuple("StandIn", "name node key kind grad")
+StandIn.__doc__ = """A per-step stand-in of a node outside the steps: DOT ``name``, the TracedNode
+``node`` it stands for, its step ``key`` ``(family, t)``, ``kind`` ``"used"`` (the node as used by
+this step's ops) or ``"gathered"`` (this step's output, gathered by the node) and ``grad``, this
+step's share of the gradient (None when it cannot be recomputed)."""
+
+
+def _total(tr, pairs):
+    """Sum of :func:`viz.shares.share` over ``(consumer id, source id)`` pairs, None if any is."""
+    total = None
+    for consumer, source in pairs:
+        part = share(tr, tr.by_id[consumer], source)
+        if part is None:
+            return None
+        total = part if total is None else total + part
+    return total
+
+
+def stand_ins(tr, leaves=True):
+    """The per-step stand-ins the ops view draws: ``{(node id, (family, t)): StandIn}``.
+
+    Example:
+        >>> import microtensor as mt
+        >>> W = mt.tensor([2.0], requires_grad=True, name="W")
+        >>> h = mt.ones(1)
+        >>> for t in range(2):
+        ...     with mt.scope(f"rnn/l0/t{t}"):
+        ...         h = h * W
+        >>> loss = h.sum()
+        >>> loss.backward(keep_grads=True)
+        >>> from viz.trace import trace
+        >>> [(s.name, s.grad.tolist()) for s in stand_ins(trace(loss)).values()]
+        [('s0_rnn_l0_t0', [2.0]), ('s0_rnn_l0_t1', [2.0])]
+    """
+    result = {}
+    for source, steps in shared_inputs(tr).items():
+        node = tr.by_id[source]
+        if not leaves and node.kind in ("param", "input") and source not in tr.roots:
+            continue
+        for key, consumers in steps.items():
+            name = f"s{source}_{cluster_name(_step_path(key))[8:]}"
+            grad = _total(tr, [(c, source) for c in consumers]) if node.record.requires_grad else None
+            result[(source, key)] = StandIn(name, node, key, "used", grad)
+    for target, steps in gathered_outputs(tr).items():
+        node = tr.by_id[target]
+        for key, sources in steps.items():
+            name = f"g{target}_{cluster_name(_step_path(key))[8:]}"
+            result[(target, key)] = StandIn(name, node, key, "gathered",
+                                            _total(tr, [(target, s) for s in sources]))
+    return result
+
+
+def shown_magnitudes(tr, norm, leaves=True):
+    """Every gradient magnitude the ops view colours (nodes and stand-ins), for the colour scale."""
+    values = [n.grad_magnitude for n in tr.nodes if n.status == "ok"]
+    for s in stand_ins(tr, leaves).values():
+        if s.grad is not None:
+            value = magnitude(s.grad, norm)
+            if value > 0 and math.isfinite(value):
+                values.append(value)
+    return values
+
+
+def _step_path(key):
+    return f"{key[0]}/t{key[1]}"
+
+
+def draw_ops(tr, g, scale, show, revealed, hidden, leaves=True):
+    """Add the ops view of ``tr`` to ``g`` (see the module docstring); returns ``{DOT node name:
+    (family, t)}`` of the nodes drawn in the steps.
+
+    The graph flows bottom to top (Graphviz ``rankdir=BT``): inside a step the input is below,
+    the new state and the output above, and the steps stand side by side in time order under a
+    ``t = k`` header (greyed for a step padded under ``lengths``); see :func:`_grid`.
+    """
+    from .views import step_marks
+    masked, notes = step_marks(tr)
+    grid = slots(tr)
+    roots = set(tr.roots)
+    skipped = set() if leaves else {n.id for n in tr.nodes
+                                    if n.kind in ("param", "input") and n.id not in roots}
+    shared = {i for i in shared_inputs(tr) if i not in skipped}
+    gathered = gathered_outputs(tr)
+    all_stand_ins = stand_ins(tr, leaves)
+
+    # Clusters from the scope path down to the layer/direction (a step is a column, not a box:
+    # Graphviz cannot be told the left-to-right order of sibling clusters).
+    clusters, children = {}, {}
+
+    def cluster(path):
+        if path not in clusters:
+            parts = path.split("/")
+            clusters[path] = graphviz.Digraph(cluster_name(path),
+                                              graph_attr=cluster_attrs(path, len(parts) - 1))
+            parent = "/".join(parts[:-1])
+            children.setdefault(parent, []).append(path)
+            if parent:
+                cluster(parent)
+        return clusters[path]
+
+    # First the grid: dot's order within a rank follows the order nodes first appear in.
+    # Without newrank: with it, dot lets crossing minimisation override the chained order.
+    g.graph_attr.pop("newrank", None)
+    headers = _grid(tr, grid, all_stand_ins, g, skipped)
+    for (family, t), name in headers.items():
+        g.node(name, **header_attrs(t, (family, t) in masked, notes.get((family, t))))
+    band = graphviz.Digraph("cluster_shared", graph_attr=cluster_attrs(
+        "shared", 0, label="used by every step (gradient: the sum over the steps)"))
+    for n in tr.nodes:
+        if n.id in skipped:
+            continue
+        attrs = _node_attrs(n, tr, scale, show, revealed, roots)
+        if n.id in shared:
+            band.node(f"n{n.id}", **attrs)
+        elif grid[n.id].where == "step":
+            # Outside any cluster: a node cannot be both in a cluster and in a rank set of the
+            # root graph, and the rank sets are what make the grid.
+            g.node(f"n{n.id}", **attrs)
+        elif n.scope:
+            cluster(n.scope).node(f"n{n.id}", **attrs)
+        else:
+            g.node(f"n{n.id}", **attrs)
+    for s in all_stand_ins.values():
+        g.node(s.name, **share_node_attrs(s, scale, revealed, tr.norm, show))
+    for target, steps in gathered.items():
+        # Every step's output stand-in names the node; one edge, from the step nearest to it.
+        last = max(steps, key=lambda k: (k[1], natural_key(k[0])))
+        g.edge(all_stand_ins[(target, last)].name, f"n{target}")
+
+    for src, dst in tr.edges:
+        if src in skipped:
+            continue
+        a, b = grid[src], grid[dst]
+        if src in shared and b.where == "step":
+            g.edge(all_stand_ins[(src, (b.family, b.column))].name, f"n{dst}")
+        elif dst in gathered and a.where == "step":
+            g.edge(f"n{src}", all_stand_ins[(dst, (a.family, a.column))].name)
+        elif a.where == b.where == "step" and a.family == b.family and a.column != b.column:
+            # A recurrence: from the top of one step into the next one, sideways; as a ranking
+            # constraint it would lift every step above the previous one (a staircase).
+            g.edge(f"n{src}", f"n{dst}", constraint="false")
+        else:
+            g.edge(f"n{src}", f"n{dst}")
+    _cut_edges(tr, g)
+
+    if band.body:
+        g.subgraph(band)
+    # Attach clusters bottom-up (a subgraph's text is copied when attached).
+    for path in sorted(clusters, key=lambda p: -p.count("/")):
+        for kid in sorted(children.get(path, []), key=natural_key):
+            clusters[path].subgraph(clusters[kid])
+    for kid in sorted(children.get("", []), key=natural_key):
+        g.subgraph(clusters[kid])
+    placed = {f"n{n.id}": (grid[n.id].family, grid[n.id].column) for n in tr.nodes
+              if grid[n.id].where == "step" and n.id not in skipped}
+    placed.update({s.name: s.key for s in all_stand_ins.values()})
+    return placed
+
+
+def _lane_ranks(edges, lanes):
+    """Longest-path level of every lane in the DAG ``edges`` (lane -> lane), iteratively.
+
+    An edge that would close a cycle (steps that disagree on their order) is ignored.
+    """
+    succ, indegree = {}, {lane: 0 for lane in lanes}
+    for a, b in edges:
+        if a != b and b not in succ.setdefault(a, set()):
+            succ[a].add(b)
+            indegree[b] += 1
+    level = {lane: 0 for lane in lanes}
+    ready = [lane for lane in lanes if indegree[lane] == 0]
+    done = set()
+    while len(done) < len(lanes):
+        if not ready:       # a cycle: release its earliest lane and carry on
+            ready = [min((lane for lane in lanes if lane not in done), key=repr)]
+        lane = ready.pop()
+        done.add(lane)
+        for nxt in sorted(succ.get(lane, ()), key=repr):
+            if nxt in done:
+                continue
+            level[nxt] = max(level[nxt], level[lane] + 1)
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                ready.append(nxt)
+    # A lane with no input inside the step (a weight's stand-in, the step's input) sits just
+    # below its first consumer rather than on the bottom level, far from where it is used.
+    for lane in lanes:
+        if indegree_of(edges, lane) == 0 and succ.get(lane):
+            level[lane] = max(0, min(level[b] for b in succ[lane]) - 1)
+    return level
+
+
+def indegree_of(edges, lane):
+    return sum(1 for a, b in edges if b == lane and a != lane)
+
+
+def _grid(tr, grid, all_stand_ins, g, skipped):
+    """Emit the constraints that make the textbook grid; returns the step headers' DOT names.
+
+    Per row (layer/direction), every lane (one op; see :func:`viz.layout.slots`; a stand-in is a
+    lane of its own) gets a level, its longest path from the step's inputs, the same in every
+    step. All nodes of one level, over all steps, form one Graphviz rank (``rank=same``) chained
+    left to right by invisible edges: step t's lanes in lane order, then step t+1's. So every
+    step repeats one arrangement (the gates in one order), every step of a row stands at the same
+    height, time runs left to right, and steps never interleave. A header ``t = k`` tops each
+    column; invisible edges from row r's headers to row r+1's first level stack the rows.
+    """
+    members = {}        # (family, t) -> {lane: dot name}
+    order = {}          # lane -> sort key inside a level
+    lane_edges = {}     # family -> [(lane, lane)]
+    for n in tr.nodes:
+        slot = grid[n.id]
+        if slot.where == "step":
+            members.setdefault((slot.family, slot.column), {})[slot.lane] = f"n{n.id}"
+            order[(slot.family, slot.lane)] = slot.lane
+    for n in tr.nodes:
+        slot = grid[n.id]
+        if slot.where != "step":
+            continue
+        for i in n.inputs:
+            src = grid.get(i)
+            if src is not None and src.where == "step" and (src.family, src.column) == \
+                    (slot.family, slot.column) and i not in skipped:
+                lane_edges.setdefault(slot.family, []).append((src.lane, slot.lane))
+    for s in all_stand_ins.values():
+        family, t = s.key
+        lane = (s.kind, s.node.id)
+        members.setdefault(s.key, {})[lane] = s.name
+        touching = ([c for c in (grid_consumers(tr, s.node.id, s.key, grid))] if s.kind == "used"
+                    else [i for i in s.node.inputs if grid[i].where == "step"
+                          and (grid[i].family, grid[i].column) == s.key])
+        lanes_touched = [grid[i].lane for i in touching]
+        for other in lanes_touched:
+            lane_edges.setdefault(family, []).append((lane, other) if s.kind == "used" else (other, lane))
+        base = min(lanes_touched, default=0) if s.kind == "used" else max(lanes_touched, default=0)
+        order.setdefault((family, lane), base + (-0.5 if s.kind == "used" else 0.5))
+    families = sorted({family for family, _ in members}, key=natural_key)
+    headers = {}
+    previous_headers = {}
+    for row, family in enumerate(sorted(families, key=_row_key)):
+        steps = sorted(t for fam, t in members if fam == family)
+        lanes = {lane for t in steps for lane in members[(family, t)]}
+        level = _lane_ranks(lane_edges.get(family, []), lanes)
+        top = max(level.values()) + 1
+        by_level = {}
+        for lane in lanes:
+            by_level.setdefault(level[lane], []).append(lane)
+        for t in steps:
+            headers[(family, t)] = f"step_{cluster_name(family)[8:]}_t{t}"
+        for lvl in range(top + 1):
+            names = []
+            for t in steps:
+                if lvl == top:
+                    names.append(headers[(family, t)])
+                    continue
+                for lane in sorted(by_level.get(lvl, ()), key=lambda x: order[(family, x)]):
+                    name = members[(family, t)].get(lane)
+                    if name is not None:
+                        names.append(name)
+            g.body.append("\t{rank=same; " + "; ".join(f'"{x}"' for x in names) + "}\n")
+            for a, b in zip(names, names[1:]):
+                g.edge(a, b, style="invis")
+        for t in steps:
+            for lane in by_level.get(top - 1, ()):
+                name = members[(family, t)].get(lane)
+                if name is not None:     # heavy: the header centred over its column
+                    g.edge(name, headers[(family, t)], style="invis", weight="10")
+            below = previous_headers.get(t)
+            if below is not None:
+                for lane in by_level.get(0, ()):
+                    name = members[(family, t)].get(lane)
+                    if name is not None:     # heavy: step t of this row over step t below
+                        g.edge(below, name, style="invis", weight="10")
+        previous_headers = {t: headers[(family, t)] for t in steps}
+    return headers
+
+
+def _row_key(family):
+    return natural_key(family)
+
+
+def grid_consumers(tr, source, key, grid):
+    """Ids of the nodes of step ``key`` that use ``source``."""
+    return [n.id for n in tr.nodes if grid[n.id].where == "step"
+            and (grid[n.id].family, grid[n.id].column) == key and source in n.inputs]
+
+
+def _cut_edges(tr, g):
+    """Detach cuts: a dashed edge from the source when it is in the graph, else from a stub."""
+    from .views import cut_stubs
+    cut_stubs(tr, lambda name, **kw: g.node(name, **kw),
+              lambda s, d, **kw: g.edge(s if isinstance(s, str) else f"n{s}", f"n{d}", **kw))

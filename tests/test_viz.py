@@ -11,6 +11,7 @@ from viz import colors
 from viz.demo import unrolled
 from viz.dot import GraphTooLargeWarning, NodeBudgetError
 from viz.trace import magnitude, parse_scope, short, trace
+from viz.views import hidden_states
 
 
 def hand_rnn(steps=3, hidden=3, seed=0, scale=0.5):
@@ -384,3 +385,30 @@ def test_partially_masked_steps_are_labelled_from_a_mask_marker():
     assert 'label="t = 2 · 1 of 2 sequences masked"' in src and 'label="t = 0"' in src
     cells = viz.draw(loss, view="cells").source
     assert cells.count("1 of 2 sequences masked") == 2
+
+
+# ----- per-step stand-ins and honest marks ------------------------------------------------------
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_each_steps_share_of_a_weight_gradient_sums_to_the_total(cell):
+    from viz.ops_view import stand_ins
+    loss, model = unrolled(cell, steps=4, hidden=3, loss="all")
+    tr = viz.trace(loss, params=model)
+    shares = stand_ins(tr)
+    for name, p in model.named_parameters():
+        node = next(n for n in tr.nodes if n.name == name)
+        parts = [s.grad for (i, _), s in shares.items() if i == node.id]
+        assert len(parts) == 4 and all(part is not None for part in parts), name
+        np.testing.assert_allclose(sum(parts), p.grad, rtol=1e-12, atol=1e-14)
+    # ... and each share is that step's own: the steps' shares differ.
+    w = next(n for n in tr.nodes if n.name == "weight_hh_l0")
+    norms = {round(float(np.abs(s.grad).sum()), 12) for (i, _), s in shares.items() if i == w.id}
+    assert len(norms) > 1
+
+
+def test_no_masked_mark_without_lengths_even_where_the_gradient_is_zero():
+    loss, model = unrolled("lstm", steps=4, hidden=2, bidirectional=True, loss="last")
+    tr = viz.trace(loss, params=model)
+    states = hidden_states(tr, "h")
+    assert any(n.status == "zero" for n in states.values())      # the reverse direction's early steps
+    for view in ("ops", "cells"):
+        assert "masked" not in viz.draw(loss, view=view, params=model).source

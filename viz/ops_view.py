@@ -21,6 +21,7 @@ Example:
     >>> "W at t=0" in src and "W at t=1" in src
     True
 """
+import html
 import math
 from collections import namedtuple
 
@@ -28,9 +29,9 @@ import graphviz
 
 from .layout import gathered_outputs, shared_inputs, slots
 from .shares import share
-from .trace import magnitude
-from .style import (cluster_attrs, cluster_name, const_text, header_attrs, natural_key, node_fill,
-                    node_label, node_tooltip, share_node_attrs)
+from .style import (cluster_attrs, cluster_name, const_text, grad_text, header_attrs, natural_key,
+                    node_fill, node_label, node_tooltip, share_node_attrs, stats_text)
+from .trace import magnitude, shape_text
 
 
 def _node_attrs(n, tr, scale, show, revealed, roots):
@@ -93,6 +94,8 @@ def stand_ins(tr, leaves=True):
         if not leaves and node.kind in ("param", "input") and source not in tr.roots:
             continue
         for key, consumers in steps.items():
+            if all(tr.by_id[c].op == "getitem" for c in consumers):
+                continue    # the step's slice of a sequence (x_proj[t]) stands for it already
             name = f"s{source}_{cluster_name(_step_path(key))[8:]}"
             grad = _total(tr, [(c, source) for c in consumers]) if node.record.requires_grad else None
             result[(source, key)] = StandIn(name, node, key, "used", grad)
@@ -116,6 +119,29 @@ def shown_magnitudes(tr, norm, leaves=True):
     return values
 
 
+def _multi_output_attrs(tr, first, outputs, scale, show, revealed):
+    """One node for the outputs of one multi-output op: its name on top, a cell per output (its
+    name, shape and gradient, filled by its gradient), each a port its edges leave from."""
+    cells = []
+    for n in outputs:
+        fill, fontc = node_fill(n, scale, revealed)
+        lines = [n.name or f"output {n.record.output_index}"]
+        if "shape" in show:
+            lines.append(shape_text(n.shape))
+        if "value" in show:
+            lines.append(f"val {stats_text(n.value_stats)}")
+        if "grad" in show:
+            lines.append(grad_text(n))
+        body = "<BR/>".join(html.escape(line) for line in lines)
+        cells.append(f'<TD PORT="o{n.record.output_index}" BGCOLOR="{fill}" STYLE="ROUNDED">'
+                     f'<FONT COLOR="{fontc}">{body}</FONT></TD>')
+    label = (f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="2" CELLPADDING="3">'
+             f'<TR><TD COLSPAN="{len(cells)}" BORDER="0">{html.escape(first.op)}</TD></TR>'
+             f'<TR>{"".join(cells)}</TR></TABLE>>')
+    tooltip = "\\n\\n".join(node_tooltip(n, tr.norm) for n in outputs)
+    return {"label": label, "shape": "plain", "tooltip": tooltip, "id": f"n{first.id}"}
+
+
 def _step_path(key):
     return f"{key[0]}/t{key[1]}"
 
@@ -137,6 +163,17 @@ def draw_ops(tr, g, scale, show, revealed, hidden, leaves=True):
     shared = {i for i in shared_inputs(tr) if i not in skipped}
     gathered = gathered_outputs(tr)
     all_stand_ins = stand_ins(tr, leaves)
+    # A multi-output op (split into the gates) is one node with a port per named output.
+    group_of = {n.id: n.record.node_id for n in tr.nodes if n.record.num_outputs > 1}
+
+    def head(i):
+        return f"n{group_of.get(i, i)}"
+
+    def tail(i):
+        if i in group_of:
+            # ":n" (top, in a bottom-to-top graph): the edge leaves upwards from its cell
+            return f"n{group_of[i]}:o{tr.by_id[i].record.output_index}:n"
+        return f"n{i}"
 
     # Clusters from the scope path down to the layer/direction (a step is a column, not a box:
     # Graphviz cannot be told the left-to-right order of sibling clusters).
@@ -156,57 +193,65 @@ def draw_ops(tr, g, scale, show, revealed, hidden, leaves=True):
     # First the grid: dot's order within a rank follows the order nodes first appear in.
     # Without newrank: with it, dot lets crossing minimisation override the chained order.
     g.graph_attr.pop("newrank", None)
-    headers = _grid(tr, grid, all_stand_ins, g, skipped)
+    headers = _grid(tr, grid, all_stand_ins, g, skipped, group_of)
     for (family, t), name in headers.items():
         g.node(name, **header_attrs(t, (family, t) in masked, notes.get((family, t))))
-    band = graphviz.Digraph("cluster_shared", graph_attr=cluster_attrs(
-        "shared", 0, label="used by every step (gradient: the sum over the steps)"))
+    families = {slot.family for slot in grid.values() if slot.where == "step"}
+    layer_scopes = {"/".join(f.split("/")[:i]) for f in families for i in range(1, f.count("/") + 2)}
     for n in tr.nodes:
-        if n.id in skipped:
+        if n.id in skipped or (n.id in group_of and group_of[n.id] != n.id):
             continue
-        attrs = _node_attrs(n, tr, scale, show, revealed, roots)
-        if n.id in shared:
-            band.node(f"n{n.id}", **attrs)
-        elif grid[n.id].where == "step":
-            # Outside any cluster: a node cannot be both in a cluster and in a rank set of the
-            # root graph, and the rank sets are what make the grid.
-            g.node(f"n{n.id}", **attrs)
-        elif n.scope:
+        if n.id in group_of:
+            attrs = _multi_output_attrs(tr, n, [o for o in tr.nodes if group_of.get(o.id) == n.id],
+                                        scale, show, revealed)
+        else:
+            attrs = _node_attrs(n, tr, scale, show, revealed, roots)
+        slot = grid[n.id]
+        if slot.where != "step" and n.scope and n.scope not in layer_scopes:
             cluster(n.scope).node(f"n{n.id}", **attrs)
         else:
+            # Steps, the row of what comes before them and the layers' own ops stay outside any
+            # cluster: a node cannot be both in a cluster and in a rank set of the root graph,
+            # and the rank sets are what make the grid.
             g.node(f"n{n.id}", **attrs)
     for s in all_stand_ins.values():
         g.node(s.name, **share_node_attrs(s, scale, revealed, tr.norm, show))
     for target, steps in gathered.items():
         # Every step's output stand-in names the node; one edge, from the step nearest to it.
         last = max(steps, key=lambda k: (k[1], natural_key(k[0])))
-        g.edge(all_stand_ins[(target, last)].name, f"n{target}")
+        g.edge(all_stand_ins[(target, last)].name, head(target))
 
+    drawn = set()
     for src, dst in tr.edges:
         if src in skipped:
             continue
         a, b = grid[src], grid[dst]
+        attrs = {}
         if src in shared and b.where == "step":
-            g.edge(all_stand_ins[(src, (b.family, b.column))].name, f"n{dst}")
+            key = (src, (b.family, b.column))
+            if key not in all_stand_ins:
+                continue        # a per-step slice: the slice itself is drawn in the step
+            edge = (all_stand_ins[key].name, head(dst))
         elif dst in gathered and a.where == "step":
-            g.edge(f"n{src}", all_stand_ins[(dst, (a.family, a.column))].name)
-        elif a.where == b.where == "step" and a.family == b.family and a.column != b.column:
-            # A recurrence: from the top of one step into the next one, sideways; as a ranking
-            # constraint it would lift every step above the previous one (a staircase).
-            g.edge(f"n{src}", f"n{dst}", constraint="false")
+            edge = (tail(src), all_stand_ins[(dst, (a.family, a.column))].name)
         else:
-            g.edge(f"n{src}", f"n{dst}")
+            edge = (tail(src), head(dst))
+            if a.where == b.where == "step" and a.family == b.family and a.column != b.column:
+                # A recurrence: from the top of one step into the next one, sideways; as a
+                # ranking constraint it would lift every step above the previous one.
+                attrs["constraint"] = "false"
+        if edge not in drawn:       # the outputs of one multi-output op share its inputs
+            drawn.add(edge)
+            g.edge(*edge, **attrs)
     _cut_edges(tr, g)
 
-    if band.body:
-        g.subgraph(band)
     # Attach clusters bottom-up (a subgraph's text is copied when attached).
     for path in sorted(clusters, key=lambda p: -p.count("/")):
         for kid in sorted(children.get(path, []), key=natural_key):
             clusters[path].subgraph(clusters[kid])
     for kid in sorted(children.get("", []), key=natural_key):
         g.subgraph(clusters[kid])
-    placed = {f"n{n.id}": (grid[n.id].family, grid[n.id].column) for n in tr.nodes
+    placed = {head(n.id): (grid[n.id].family, grid[n.id].column) for n in tr.nodes
               if grid[n.id].where == "step" and n.id not in skipped}
     placed.update({s.name: s.key for s in all_stand_ins.values()})
     return placed
@@ -249,7 +294,7 @@ def indegree_of(edges, lane):
     return sum(1 for a, b in edges if b == lane and a != lane)
 
 
-def _grid(tr, grid, all_stand_ins, g, skipped):
+def _grid(tr, grid, all_stand_ins, g, skipped, group_of):
     """Emit the constraints that make the textbook grid; returns the step headers' DOT names.
 
     Per row (layer/direction), every lane (one op; see :func:`viz.layout.slots`; a stand-in is a
@@ -258,14 +303,19 @@ def _grid(tr, grid, all_stand_ins, g, skipped):
     left to right by invisible edges: step t's lanes in lane order, then step t+1's. So every
     step repeats one arrangement (the gates in one order), every step of a row stands at the same
     height, time runs left to right, and steps never interleave. A header ``t = k`` tops each
-    column; invisible edges from row r's headers to row r+1's first level stack the rows.
+    column; invisible edges from row r's headers to row r+1's first level stack the rows. What
+    comes before the steps (parameters, inputs, initial states, ops done once per sequence) is
+    one row on the left of the bottom level, in creation order.
     """
+    def lane(i):        # the outputs of a multi-output op share its first output's lane
+        return grid[group_of.get(i, i)].lane
+
     members = {}        # (family, t) -> {lane: dot name}
     order = {}          # lane -> sort key inside a level
     lane_edges = {}     # family -> [(lane, lane)]
     for n in tr.nodes:
         slot = grid[n.id]
-        if slot.where == "step":
+        if slot.where == "step" and group_of.get(n.id, n.id) == n.id:
             members.setdefault((slot.family, slot.column), {})[slot.lane] = f"n{n.id}"
             order[(slot.family, slot.lane)] = slot.lane
     for n in tr.nodes:
@@ -275,26 +325,33 @@ def _grid(tr, grid, all_stand_ins, g, skipped):
         for i in n.inputs:
             src = grid.get(i)
             if src is not None and src.where == "step" and (src.family, src.column) == \
-                    (slot.family, slot.column) and i not in skipped:
-                lane_edges.setdefault(slot.family, []).append((src.lane, slot.lane))
+                    (slot.family, slot.column) and i not in skipped and lane(i) != lane(n.id):
+                lane_edges.setdefault(slot.family, []).append((lane(i), lane(n.id)))
     for s in all_stand_ins.values():
         family, t = s.key
-        lane = (s.kind, s.node.id)
-        members.setdefault(s.key, {})[lane] = s.name
+        own = (s.kind, s.node.id)
+        members.setdefault(s.key, {})[own] = s.name
         touching = ([c for c in (grid_consumers(tr, s.node.id, s.key, grid))] if s.kind == "used"
                     else [i for i in s.node.inputs if grid[i].where == "step"
                           and (grid[i].family, grid[i].column) == s.key])
-        lanes_touched = [grid[i].lane for i in touching]
+        lanes_touched = [lane(i) for i in touching]
         for other in lanes_touched:
-            lane_edges.setdefault(family, []).append((lane, other) if s.kind == "used" else (other, lane))
+            lane_edges.setdefault(family, []).append((own, other) if s.kind == "used" else (other, own))
         base = min(lanes_touched, default=0) if s.kind == "used" else max(lanes_touched, default=0)
-        order.setdefault((family, lane), base + (-0.5 if s.kind == "used" else 0.5))
+        order.setdefault((family, own), base + (-0.5 if s.kind == "used" else 0.5))
     families = sorted({family for family, _ in members}, key=natural_key)
+    feeds_steps = _feeding_the_steps(tr, grid)
+    before = [f"n{n.id}" for n in tr.nodes if n.id in feeds_steps and n.id not in skipped
+              and group_of.get(n.id, n.id) == n.id]
+    gathered_by = {}
+    for s in all_stand_ins.values():
+        if s.kind == "gathered":
+            gathered_by.setdefault(s.key[0], {})[f"n{s.node.id}"] = None
     headers = {}
     previous_headers = {}
     for row, family in enumerate(sorted(families, key=_row_key)):
         steps = sorted(t for fam, t in members if fam == family)
-        lanes = {lane for t in steps for lane in members[(family, t)]}
+        lanes = {x for t in steps for x in members[(family, t)]}
         level = _lane_ranks(lane_edges.get(family, []), lanes)
         top = max(level.values()) + 1
         by_level = {}
@@ -303,31 +360,45 @@ def _grid(tr, grid, all_stand_ins, g, skipped):
         for t in steps:
             headers[(family, t)] = f"step_{cluster_name(family)[8:]}_t{t}"
         for lvl in range(top + 1):
-            names = []
+            names = before if (row == 0 and lvl == 0) else []
             for t in steps:
                 if lvl == top:
                     names.append(headers[(family, t)])
                     continue
-                for lane in sorted(by_level.get(lvl, ()), key=lambda x: order[(family, x)]):
-                    name = members[(family, t)].get(lane)
+                for x in sorted(by_level.get(lvl, ()), key=lambda x: order[(family, x)]):
+                    name = members[(family, t)].get(x)
                     if name is not None:
                         names.append(name)
+            if lvl == top:     # the stack of this row's outputs: right of its last header
+                names = names + list(gathered_by.get(family, ()))
             g.body.append("\t{rank=same; " + "; ".join(f'"{x}"' for x in names) + "}\n")
             for a, b in zip(names, names[1:]):
                 g.edge(a, b, style="invis")
         for t in steps:
-            for lane in by_level.get(top - 1, ()):
-                name = members[(family, t)].get(lane)
+            for x in by_level.get(top - 1, ()):
+                name = members[(family, t)].get(x)
                 if name is not None:     # heavy: the header centred over its column
                     g.edge(name, headers[(family, t)], style="invis", weight="10")
             below = previous_headers.get(t)
             if below is not None:
-                for lane in by_level.get(0, ()):
-                    name = members[(family, t)].get(lane)
+                for x in by_level.get(0, ()):
+                    name = members[(family, t)].get(x)
                     if name is not None:     # heavy: step t of this row over step t below
                         g.edge(below, name, style="invis", weight="10")
         previous_headers = {t: headers[(family, t)] for t in steps}
     return headers
+
+
+def _feeding_the_steps(tr, grid):
+    """Ids of the nodes outside the steps that some step depends on (its parameters, inputs,
+    initial states and what is computed once per sequence), found backwards from the steps."""
+    feeding = set()
+    for n in sorted(tr.nodes, key=lambda n: -n.id):      # consumers before their inputs
+        if grid[n.id].where == "step" or n.id in feeding:
+            for i in n.inputs:
+                if grid.get(i) is not None and grid[i].where != "step":
+                    feeding.add(i)
+    return feeding
 
 
 def _row_key(family):

@@ -396,7 +396,7 @@ def test_each_steps_share_of_a_weight_gradient_sums_to_the_total(cell):
     tr = viz.trace(loss, params=model)
     shares = stand_ins(tr)
     shared = [tr.by_id[i] for i in shared_inputs(tr) if tr.by_id[i].record.requires_grad]
-    assert {n.name for n in shared} >= {"W_hh.T", "bias_hh_l0"}     # hoisted transpose, bias
+    assert "W_hh.T" in {n.name for n in shared}          # the transpose hoisted out of the steps
     checked = 0
     for node in shared:
         parts = [s.grad for (i, _), s in shares.items() if i == node.id]
@@ -407,7 +407,7 @@ def test_each_steps_share_of_a_weight_gradient_sums_to_the_total(cell):
         # ... and each share is that step's own: the steps' shares differ.
         assert len({round(float(np.abs(p).sum()), 12) for p in parts}) > 1
         checked += 1
-    assert checked >= 2
+    assert checked >= 1
 
 
 def test_no_masked_mark_without_lengths_even_where_the_gradient_is_zero():

@@ -77,6 +77,11 @@ def step_path(model, layer, reverse=False, t=0):
     return f"{family_path(model, layer, reverse)}/{step_part(t)}"
 
 
+def _numbered(pattern, part):
+    match = pattern.match(part)
+    return int(match.group(1)) if match else None
+
+
 def parse_step_part(part):
     """``"t3"`` -> 3; None if ``part`` is not a time-step part.
 
@@ -84,8 +89,7 @@ def parse_step_part(part):
         >>> parse_step_part("t12"), parse_step_part("tanh")
         (12, None)
     """
-    match = _STEP_PART.match(part)
-    return int(match.group(1)) if match else None
+    return _numbered(_STEP_PART, part)
 
 
 def parse_layer_part(part):
@@ -95,8 +99,7 @@ def parse_layer_part(part):
         >>> parse_layer_part("l1"), parse_layer_part("loss")
         (1, None)
     """
-    match = _LAYER_PART.match(part)
-    return int(match.group(1)) if match else None
+    return _numbered(_LAYER_PART, part)
 
 
 class StepScope(namedtuple("StepScope", "family t model layer reverse")):

@@ -460,3 +460,23 @@ def test_rnn_uses_only_the_engines_public_names():
     assert _private_engine_uses("import microtensor as mt\nx = mt.autograd._Mode\n"
                                 "from microtensor.graph import _walk\n") == [
         (2, "mt.autograd._Mode"), (3, "from microtensor.graph import ['_walk']")]
+
+
+@pytest.mark.parametrize("generic", [False, True])
+def test_assigning_a_parameter_through_the_layer_takes_effect(generic):
+    """``layer.weight_hh_l0 = p`` is used by the next forward, for the built-in layer (its own
+    weights) and for a layer of cells (the cell gets the same object)."""
+    def build():
+        mt.manual_seed(3)
+        if generic:
+            return rnn.Recurrent(rnn.GRUCell, 2, 3, name="gru").double()
+        return make("GRU", 2, 3)
+    a, b = build(), build()
+    zeros = np.zeros((9, 3))
+    a.weight_hh_l0 = mt.nn.Parameter(zeros.copy())
+    b.load_state_dict({**b.state_dict(), "weight_hh_l0": zeros})
+    x = mt.tensor(np.random.default_rng(1).standard_normal((4, 1, 2)))
+    np.testing.assert_array_equal(a(x)[0].data, b(x)[0].data)
+    assert sorted(n for n, _ in a.named_parameters()) == sorted(n for n, _ in b.named_parameters())
+    a(x)[0].sum().backward()
+    assert a.weight_hh_l0.grad is not None

@@ -6,7 +6,10 @@ Everything a fast implementation does is done here, so a ratio to it measures en
 * the input projection of all T steps is one matmul before the time loop, ``(T*B, E) @ (E, 4H)``;
 * the four gates come from one fused matmul per step, ``(B, H) @ (H, 4H)``;
 * the output projection of all T steps is one matmul after the loop, ``(T*B, H) @ (H, V)``;
+* one tanh over all four gates per step (sigmoid as a scaled tanh, :func:`gate_scales`);
+* the backward's gate factors for all steps at once, then 7 NumPy calls per step, in place;
 * the weight gradients are each one matmul over all steps (``dgates.T @ inputs``);
+* the embedding's gradient as one-hot GEMMs (:func:`embedding_grad`), not ``np.add.at``;
 * activations live in preallocated ``(T, B, ...)`` buffers and are updated in place.
 
 Gate order, parameter names and shapes follow PyTorch (``weight_ih_l0`` is ``(4H, E)``, gates
@@ -55,12 +58,48 @@ def init_params(vocab_size, embed_size, hidden_size, seed=0, dtype=np.float32):
     }
 
 
-def _sigmoid_(x):
-    """In place: x <- 1 / (1 + exp(-x)), as (1 + tanh(x/2)) / 2 so it never overflows."""
-    x *= 0.5
-    np.tanh(x, out=x)
-    x += 1
-    x *= 0.5
+def gate_scales(hidden_size, dtype):
+    """Per-row scale and shift that turn ONE tanh over the four gates into sigmoid for i, f, o.
+
+    sigmoid(a) = (1 + tanh(a / 2)) / 2: the weight and bias rows of i, f, o are pre-scaled by 1/2
+    (exact in binary floating point), so one tanh of the whole (B, 4H) pre-activation, times
+    ``scale`` plus ``shift``, gives i, f, o as sigmoids and g as tanh: three NumPy calls per step
+    instead of ten. (The fused microtensor layer does the same; so must the yardstick.)
+
+    Example:
+        >>> scale, shift = gate_scales(1, np.float32)
+        >>> scale.tolist(), shift.tolist()
+        ([0.5, 0.5, 1.0, 0.5], [0.5, 0.5, 0.0, 0.5])
+    """
+    scale = np.full(4 * hidden_size, 0.5, dtype=dtype)
+    scale[2 * hidden_size:3 * hidden_size] = 1
+    shift = scale.copy()
+    shift[2 * hidden_size:3 * hidden_size] = 0
+    return scale, shift
+
+
+#: Largest one-hot matrix (elements) the embedding backward builds at once.
+ONE_HOT_CHUNK = 1 << 20
+
+
+def embedding_grad(tokens, d_rows, num_embeddings):
+    """dL/d(table) of ``table[tokens]`` given dL/d(rows) ``(n, E)``, repeated ids accumulating.
+
+    As one-hot GEMMs over chunks of rows: with a small vocabulary this is ~4x faster than
+    ``np.add.at`` (which adds element by element).
+
+    Example:
+        >>> embedding_grad(np.array([1, 1, 0]), np.ones((3, 2), dtype=np.float32), 3).tolist()
+        [[1.0, 1.0], [2.0, 2.0], [0.0, 0.0]]
+    """
+    n = len(tokens)
+    out = np.zeros((num_embeddings, d_rows.shape[1]), dtype=d_rows.dtype)
+    ids = np.arange(num_embeddings, dtype=tokens.dtype)[:, None]            # (V, 1)
+    chunk = max(1, ONE_HOT_CHUNK // num_embeddings)
+    for start in range(0, n, chunk):
+        one_hot = (tokens[start:start + chunk] == ids).astype(d_rows.dtype)  # (V, chunk)
+        out += one_hot @ d_rows[start:start + chunk]
+    return out
 
 
 class NumpyCharLSTM:
@@ -103,18 +142,28 @@ class NumpyCharLSTM:
 
         Returns: ``(loss, grads, (h_T, c_T))`` with ``grads`` a dict name -> array.
         """
+        loss, kept, final_state = self.forward(inputs, targets, state)
+        return loss, self.backward(kept), final_state
+
+    def forward(self, inputs, targets, state):
+        """The forward pass: ``(loss, kept, (h_T, c_T))``; ``kept`` is what :meth:`backward` needs.
+
+        ``kept`` is a dict of the arrays held between the two passes: the benchmark's memory
+        yardstick (:func:`kept_bytes`).
+        """
         p = self.params
-        w_ih, w_hh = p["lstm.weight_ih_l0"], p["lstm.weight_hh_l0"]
-        w_out, b_out = p["head.weight"], p["head.bias"]
         batch, steps = inputs.shape
         hidden = self.hidden_size
         n = batch * steps
-        tokens = np.ascontiguousarray(inputs.T)                       # (T, B), time-major
+        scale, shift = gate_scales(hidden, self.dtype)
+        w_ih = p["lstm.weight_ih_l0"] * scale[:, None]                # i, f, o rows halved
+        w_hh = p["lstm.weight_hh_l0"] * scale[:, None]
+        bias = (p["lstm.bias_ih_l0"] + p["lstm.bias_hh_l0"]) * scale
+        tokens = np.ascontiguousarray(inputs.T).reshape(-1)            # (T*B,), time-major
 
-        # ----- forward ------------------------------------------------------------------------
-        x = p["embedding.weight"][tokens.reshape(-1)]                  # (T*B, E)
+        x = p["embedding.weight"][tokens]                              # (T*B, E)
         acts = x @ w_ih.T                                              # (T*B, 4H) hoisted
-        acts += p["lstm.bias_ih_l0"] + p["lstm.bias_hh_l0"]
+        acts += bias
         acts = acts.reshape(steps, batch, 4 * hidden)                  # becomes the gate activations
         hs = np.empty((steps + 1, batch, hidden), dtype=self.dtype)    # h_0 .. h_T
         cs = np.empty((steps + 1, batch, hidden), dtype=self.dtype)    # c_0 .. c_T
@@ -128,9 +177,9 @@ class NumpyCharLSTM:
         for t in range(steps):
             a = acts[t]                                                # (B, 4H)
             a += (w_hh @ hs[t].T).T if few_rows else hs[t] @ w_hh_t     # one fused gate matmul
-            _sigmoid_(a[:, :2 * hidden])                               # i, f
-            np.tanh(a[:, 2 * hidden:3 * hidden], out=a[:, 2 * hidden:3 * hidden])  # g
-            _sigmoid_(a[:, 3 * hidden:])                               # o
+            np.tanh(a, out=a)
+            a *= scale
+            a += shift                                                 # i, f, o sigmoid; g tanh
             i, f = a[:, :hidden], a[:, hidden:2 * hidden]
             g, o = a[:, 2 * hidden:3 * hidden], a[:, 3 * hidden:]
             np.multiply(f, cs[t], out=cs[t + 1])
@@ -139,75 +188,83 @@ class NumpyCharLSTM:
             np.tanh(cs[t + 1], out=tanh_cs[t])
             np.multiply(o, tanh_cs[t], out=hs[t + 1])                  # h_t = o tanh(c_t)
 
-        h_flat = hs[1:].reshape(n, hidden)
-        logits = h_flat @ w_out.T                                      # (T*B, V) hoisted
-        logits += b_out
+        logits = hs[1:].reshape(n, hidden) @ p["head.weight"].T       # (T*B, V) hoisted
+        logits += p["head.bias"]
         logits -= logits.max(axis=1, keepdims=True)
         np.exp(logits, out=logits)                                     # now unnormalised probs
         totals = logits.sum(axis=1)
-        rows = np.arange(n)
         flat_targets = targets.T.reshape(-1)                           # time-major like `tokens`
-        picked = logits[rows, flat_targets] / totals
+        picked = logits[np.arange(n), flat_targets] / totals
         loss = -np.log(picked).mean(dtype=np.float64)
+        kept = {"tokens": tokens, "x": x, "acts": acts, "hs": hs, "cs": cs, "tanh_cs": tanh_cs,
+                "probs": logits, "totals": totals, "targets": flat_targets}
+        return loss, kept, (hs[steps].copy(), cs[steps].copy())
 
-        # ----- backward -----------------------------------------------------------------------
-        dlogits = logits
-        dlogits /= totals[:, None]                                     # softmax
-        dlogits[rows, flat_targets] -= 1
+    def backward(self, kept):
+        """The backward pass from what :meth:`forward` kept: dict name -> gradient array.
+
+        It overwrites ``kept``'s buffers (the probabilities become their gradient): call it once.
+        """
+        p = self.params
+        w_out = p["head.weight"]
+        x, acts, hs, cs, tanh_cs = kept["x"], kept["acts"], kept["hs"], kept["cs"], kept["tanh_cs"]
+        steps, batch, hidden = tanh_cs.shape
+        n = batch * steps
+        h_flat = hs[1:].reshape(n, hidden)
+
+        dlogits = kept["probs"]
+        dlogits /= kept["totals"][:, None]                             # softmax
+        dlogits[np.arange(n), kept["targets"]] -= 1
         dlogits *= 1.0 / n                                             # mean over B*T
         grads = {"head.weight": dlogits.T @ h_flat, "head.bias": dlogits.sum(axis=0)}
         dhs = (dlogits @ w_out).reshape(steps, batch, hidden)          # dL/dh_t from the head
 
-        dgates = np.empty_like(acts)                                   # (T, B, 4H)
+        # Every factor that does not depend on the incoming gradient, for all steps at once
+        # (T, B, 4, H): d(pre-activation) = factor * dc_t for i, f, g and factor * dh_t for o.
+        # The loop then multiplies each step's factors by its gradient IN PLACE, so this buffer
+        # becomes the gate gradients: no second (T, B, 4H) array.
+        gates = acts.reshape(steps, batch, 4, hidden)
+        i, f, g, o = gates[:, :, 0], gates[:, :, 1], gates[:, :, 2], gates[:, :, 3]
+        dgates = np.empty_like(gates)
+        np.subtract(1, i, out=dgates[:, :, 0])
+        dgates[:, :, 0] *= i
+        dgates[:, :, 0] *= g                                           # g i (1 - i)
+        np.subtract(1, f, out=dgates[:, :, 1])
+        dgates[:, :, 1] *= f
+        dgates[:, :, 1] *= cs[:-1]                                     # c_{t-1} f (1 - f)
+        np.multiply(g, g, out=dgates[:, :, 2])
+        np.subtract(1, dgates[:, :, 2], out=dgates[:, :, 2])
+        dgates[:, :, 2] *= i                                           # i (1 - g^2)
+        np.subtract(1, o, out=dgates[:, :, 3])
+        dgates[:, :, 3] *= o
+        dgates[:, :, 3] *= tanh_cs                                     # tanh(c_t) o (1 - o)
+        to_cell = np.multiply(tanh_cs, tanh_cs)
+        np.subtract(1, to_cell, out=to_cell)
+        to_cell *= o                                                   # dc_t += dh_t o (1 - tanh^2)
+
+        w_hh = p["lstm.weight_hh_l0"]
         dh = np.zeros((batch, hidden), dtype=self.dtype)
         dc = np.zeros((batch, hidden), dtype=self.dtype)
         tmp = np.empty((batch, hidden), dtype=self.dtype)
         for t in range(steps - 1, -1, -1):
-            a, d = acts[t], dgates[t]
-            i, f = a[:, :hidden], a[:, hidden:2 * hidden]
-            g, o = a[:, 2 * hidden:3 * hidden], a[:, 3 * hidden:]
-            di, df = d[:, :hidden], d[:, hidden:2 * hidden]
-            dg, do = d[:, 2 * hidden:3 * hidden], d[:, 3 * hidden:]
-            tc = tanh_cs[t]
+            d = dgates[t]                                              # (B, 4, H)
             dh += dhs[t]
-            # do = dh * tanh(c) * o (1 - o)
-            np.multiply(dh, tc, out=do)
-            np.subtract(1, o, out=tmp)
-            tmp *= o
-            do *= tmp
-            # dc += dh * o * (1 - tanh(c)^2)
-            np.multiply(tc, tc, out=tmp)
-            np.subtract(1, tmp, out=tmp)
-            tmp *= o
-            tmp *= dh
-            dc += tmp
-            # di = dc * g * i (1 - i);  dg = dc * i * (1 - g^2);  df = dc * c_{t-1} * f (1 - f)
-            np.subtract(1, i, out=tmp)
-            tmp *= i
-            np.multiply(dc, g, out=di)
-            di *= tmp
-            np.multiply(g, g, out=tmp)
-            np.subtract(1, tmp, out=tmp)
-            tmp *= i
-            np.multiply(dc, tmp, out=dg)
-            np.subtract(1, f, out=tmp)
-            tmp *= f
-            np.multiply(dc, cs[t], out=df)
-            df *= tmp
-            dc *= f                                                    # dL/dc_{t-1}
+            np.multiply(dh, to_cell[t], out=tmp)
+            dc += tmp                                                  # dL/dc_t
+            d[:, :3] *= dc[:, None, :]                                 # di, df, dg
+            d[:, 3] *= dh                                              # do
+            dc *= f[t]                                                 # dL/dc_{t-1}
             if t:                                                      # h_0 is a constant
-                dh = d @ w_hh                                          # dL/dh_{t-1}
+                dh = d.reshape(batch, 4 * hidden) @ w_hh               # dL/dh_{t-1}
 
         dgates_flat = dgates.reshape(n, 4 * hidden)
         grads["lstm.weight_ih_l0"] = dgates_flat.T @ x                # all steps in one matmul
         grads["lstm.weight_hh_l0"] = dgates_flat.T @ hs[:-1].reshape(n, hidden)
         grads["lstm.bias_ih_l0"] = dgates_flat.sum(axis=0)
         grads["lstm.bias_hh_l0"] = grads["lstm.bias_ih_l0"].copy()
-        dx = dgates_flat @ w_ih                                        # (T*B, E)
-        d_embedding = np.zeros_like(p["embedding.weight"])
-        np.add.at(d_embedding, tokens.reshape(-1), dx)                 # repeated ids accumulate
-        grads["embedding.weight"] = d_embedding
-        return loss, grads, (hs[steps].copy(), cs[steps].copy())
+        dx = dgates_flat @ p["lstm.weight_ih_l0"]                      # (T*B, E)
+        grads["embedding.weight"] = embedding_grad(kept["tokens"], dx, self.vocab_size)
+        return grads
 
     def train_step(self, inputs, targets, lr=0.1):
         """One SGD step on ``(inputs, targets)``, carrying the hidden state; returns the loss."""
@@ -219,3 +276,18 @@ class NumpyCharLSTM:
             grad *= lr
             param -= grad
         return loss
+
+
+def kept_bytes(kept):
+    """Bytes of the distinct arrays in a :meth:`NumpyCharLSTM.forward` ``kept`` dict (views once).
+
+    Example:
+        >>> a = np.zeros(10, dtype=np.float32)
+        >>> kept_bytes({"a": a, "view": a[2:], "b": np.zeros(3)})
+        64
+    """
+    bases = {}
+    for array in kept.values():
+        base = array if array.base is None else array.base
+        bases[id(base)] = base.nbytes
+    return sum(bases.values())

@@ -1,16 +1,20 @@
 """``python -m benchmarks``: run the whole suite and write ``benchmarks/results.md``.
 
-    python -m benchmarks                 # full run (about 10-20 minutes), writes benchmarks/results.md
+    python -m benchmarks                 # full run (about 10 minutes on a quiet 2-core machine)
     python -m benchmarks --quick         # seconds: tiny sizes, writes to --out (default: a temp dir)
     python -m benchmarks --only charlm   # one part: charlm, ops, scaling
 
-BLAS and PyTorch are limited to one thread (set before NumPy is imported), so every
-implementation is measured on one core with the same BLAS; times are process CPU time.
+The protocol is issue 12's: every implementation in its own process (benchmarks/workers.py),
+rounds interleaved, wall clock, median per step after warm-up, one BLAS thread with OpenBLAS's own
+kernel choice (benchmarks/environment.py), the losses checked equal after the same number of
+steps. This process only drives the workers, and profiles (cProfile) whatever misses a target.
 """
 import os
 
-# Before NumPy (and torch) load their thread pools: compare per-core work, on a shared machine.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+from .environment import THREAD_VARIABLES
+
+# The profiles of missed targets run here: one BLAS thread here too, before NumPy loads.
+for _var in THREAD_VARIABLES:
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
@@ -24,153 +28,195 @@ import tempfile  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import charlm, op_overhead, scaling  # noqa: E402
+from .workers import Worker  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 
-#: Issue 7's targets: implementation -> {config: max ratio to NumPy}; None = every config.
-TIME_TARGETS = {"mt-fused": {None: 1.15},
-                "mt-explicit": {(32, 128, 64): 1.6, (64, 512, 64): 1.3}}
-MEMORY_TARGET = 1.5          # peak of a 1,000-step unroll / activations backward must keep
-LINEARITY_TARGET = 1.15      # fitted exponent k of time ~ T^k (1 = linear, 2 = quadratic)
+#: Issue 12's time targets for the fused layer: max ratio to NumPy, by batch size.
+FUSED_TARGET_LARGE_BATCH = 1.00     # B >= 16
+FUSED_TARGET_BATCH_ONE = 1.20       # B = 1
+#: The explicit cells must beat PyTorch's nn.LSTMCell loop: max ratio explicit / torch-cell.
+EXPLICIT_TARGET = 1.00
+#: Per-op overhead: microtensor's time per op at most this fraction of PyTorch eager's (8x8).
+OPS_TARGET = 0.75
+#: Fitted exponent k of time ~ T^k: 1 = linear, 2 = quadratic.
+LINEARITY_TARGET = 1.15
 
 
-def _target_for(name, config):
-    targets = TIME_TARGETS.get(name, {})
-    key = (config.batch, config.hidden, config.steps)
-    return targets.get(key, targets.get(None))
+def fused_target(config):
+    """The fused layer's target at ``config`` (None where the issue sets none).
+
+    Example:
+        >>> fused_target(charlm.Config(1, 64, 25)), fused_target(charlm.Config(16, 256, 256))
+        (1.2, 1.0)
+    """
+    if config.batch >= 16:
+        return FUSED_TARGET_LARGE_BATCH
+    return FUSED_TARGET_BATCH_ONE if config.batch == 1 else None
 
 
 def _verdict(value, limit):
-    if limit is None or math.isnan(value):
+    if limit is None or value is None or math.isnan(value):
         return ""
-    return f"<= {limit} **met**" if value <= limit else f"<= {limit} **MISSED**"
+    return f"<= {limit:.2f} **met**" if value <= limit else f"<= {limit:.2f} **MISSED**"
+
+
+def explicit_vs_cell(timings):
+    """Median over rounds of mt-explicit's time / torch-cell's (NaN without both).
+
+    Example:
+        >>> explicit_vs_cell({"mt-explicit": {"rounds": [2.0, 4.0]}, "torch-cell": {"rounds": [4.0, 4.0]}})
+        0.75
+    """
+    if "mt-explicit" not in timings or "torch-cell" not in timings:
+        return float("nan")
+    pairs = zip(timings["mt-explicit"]["rounds"], timings["torch-cell"]["rounds"])
+    return float(np.median([e / c for e, c in pairs]))
+
+
+def targets_of(results):
+    """Every time target as (label, value, limit) for the summary and the profiles."""
+    rows = []
+    for result in results:
+        config, timings = result.config, result.timings
+        cfg = f"{config.batch}x{config.hidden}x{config.steps}"
+        if "mt-fused" in timings and fused_target(config) is not None:
+            rows.append((f"fused / NumPy at {cfg}", timings["mt-fused"]["ratio"], fused_target(config),
+                         "mt-fused", config))
+        value = explicit_vs_cell(timings)
+        if not math.isnan(value):
+            rows.append((f"explicit / torch LSTMCell loop at {cfg}", value, EXPLICIT_TARGET,
+                         "mt-explicit", config))
+    return rows
 
 
 def charlm_section(results, with_targets=True):
+    """The issue's table (ratios to NumPy, one column per size) and the detailed rows."""
+    names = []
+    for result in results:
+        names += [n for n in result.timings if n not in names]
+    header = " | ".join(f"{r.config.batch}x{r.config.hidden}x{r.config.steps}" for r in results)
     lines = ["## 1. Char-LSTM training step (forward + backward + SGD)", "",
              "Embedding(65, 64) -> LSTM(64, H) -> Linear(H, 65) -> mean cross-entropy over B*T, "
-             "state carried, float32. Median CPU seconds per step over interleaved rounds; "
-             "ratio = median over rounds of (time / NumPy time in the same round).", "",
-             "| B, H, T | implementation | ms / step | tokens / s | ratio to NumPy | target |",
-             "|---|---|---:|---:|---:|---|"]
-    for config, timings, skipped in results:
-        cfg = f"{config.batch}, {config.hidden}, {config.steps}"
-        for name, t in timings.items():
-            tokens = config.batch * config.steps / t["seconds"]
-            lines.append(f"| {cfg} | {name} | {t['seconds'] * 1e3:.2f} | {tokens:,.0f} | "
-                         f"{t['ratio']:.2f} | "
-                         f"{_verdict(t['ratio'], _target_for(name, config)) if with_targets else ''} |")
-        for name, why in skipped.items():
-            lines.append(f"| {cfg} | {name} | skipped: {why} | | | |")
+             "state carried, float32. Each implementation in its own process, rounds interleaved, "
+             "wall clock, median per step after warm-up; ratio = median over rounds of (time / NumPy "
+             "time in the same round), lower is faster.", "",
+             f"| B x H x T | {header} |", "|---|" + "---:|" * len(results)]
+    for name in names:
+        cells = [f"{r.timings[name]['ratio']:.2f}" if name in r.timings else "skipped" for r in results]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    lines += ["", "| B, H, T | implementation | ms / step | tokens / s | ratio to NumPy |",
+              "|---|---|---:|---:|---:|"]
+    for r in results:
+        cfg = f"{r.config.batch}, {r.config.hidden}, {r.config.steps}"
+        for name, t in r.timings.items():
+            tokens = r.config.batch * r.config.steps / t["seconds"]
+            lines.append(f"| {cfg} | {name} | {t['seconds'] * 1e3:.2f} | {tokens:,.0f} | {t['ratio']:.2f} |")
+        for name, why in r.skipped.items():
+            lines.append(f"| {cfg} | {name} | skipped: {why} | | |")
+    runs = []
+    for r in results:
+        rounds = len(next(iter(r.timings.values()))["rounds"])
+        runs.append(f"{r.config.batch}x{r.config.hidden}x{r.config.steps}: {rounds} x {r.steps_per_round} "
+                    f"steps, gap {r.loss_gap:.1e}")
+    lines += ["", "Rounds x steps per round, and the largest relative gap between any implementation's "
+              "loss and NumPy's over all timed steps (each implementation ran the same steps on the "
+              "same data): " + "; ".join(runs) + "."]
+    if with_targets:
+        lines += ["", "| target | measured | verdict |", "|---|---:|---|"]
+        for label, value, limit, _, _ in targets_of(results):
+            lines.append(f"| {label} | {value:.2f} | {_verdict(value, limit)} |")
     return lines
 
 
-WHY_MISSED = {
-    "mt-explicit": "Each explicit LSTM step is ~21 graph nodes (transposes, two matmuls, bias adds, "
-                   "four slices, four activations, the cell and hidden updates): the input "
-                   "projection runs per step instead of once for all steps, and every node costs "
-                   "~10 us of Python for forward + backward plus garbage-collector passes over "
-                   "the live graph. Fix: hoist `x @ W_ih.T` out of the time loop in the explicit "
-                   "layer (one node for all steps), and cheaper node records (one object per op).",
-    "mt-fused": "At B=1, T=25 the whole NumPy step is ~1 ms; the model around the fused LSTM "
-                "(embedding, linear and cross-entropy nodes, their backward, rnn layer checks, "
-                "the optimizer over 7 parameters) costs a fixed ~0.2 ms of Python. Fix: a fused "
-                "linear + cross-entropy head and a leaner layer wrapper.",
-}
-
-
-def profile_section(results, seconds=1.0, top=14):
-    """cProfile of one missed implementation per configuration: where its time goes."""
+def profile_section(results, seconds=1.0, top=16):
+    """cProfile, in this process, of each implementation that missed a target: where time goes."""
     import cProfile
     import io
     import pstats
     lines = []
-    for config, timings, _ in results:
-        for name, t in timings.items():
-            limit = _target_for(name, config)
-            if limit is None or t["ratio"] <= limit:
-                continue
-            impl = charlm.build_all(config, (name,))[name]
+    done = set()
+    for label, value, limit, name, config in targets_of(results):
+        if value <= limit or (name, config) in done:
+            continue
+        done.add((name, config))
+        impl = charlm.build(name, config)
+        impl.step()
+        per_step = next(r for r in results if r.config == config).timings[name]["seconds"]
+        steps = min(100, max(2, int(seconds / per_step)))
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(steps):
             impl.step()
-            steps = min(100, max(2, int(seconds / t["seconds"])))
-            profiler = cProfile.Profile()
-            profiler.enable()
-            for _ in range(steps):
-                impl.step()
-            profiler.disable()
-            text = io.StringIO()
-            pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(top)
-            root = str(HERE.parent) + os.sep
-            body = [ln.replace(root, "") for ln in text.getvalue().splitlines() if ln.strip()]
-            body = body[-top - 1:]
-            lines += [f"### {name} at B={config.batch}, H={config.hidden}, T={config.steps}: "
-                      f"x{t['ratio']:.2f} (target <= {limit})", "", WHY_MISSED.get(name, ""), "",
-                      f"cProfile of {steps} training steps, by own time (the profiler itself "
-                      f"inflates Python-heavy rows):", "", "```", *body, "```", ""]
+        profiler.disable()
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(top)
+        root = str(HERE.parent) + os.sep
+        body = [ln.replace(root, "") for ln in text.getvalue().splitlines() if ln.strip()]
+        lines += [f"### {label}: {value:.2f} (target <= {limit:.2f})", "",
+                  f"cProfile of {steps} training steps of {name}, by own time (the profiler "
+                  f"inflates Python-heavy rows):", "", "```", *body[-top - 1:], "```", ""]
     if lines:
         lines = ["## Profiles of the missed time targets", "",
-                 "See docs/performance.md for the whole story.", ""] + lines
+                 "What each one would need is in docs/performance.md.", ""] + lines
     return lines
 
 
-def ops_section(rows):
+def ops_section(rows, with_targets=True):
+    names = list(op_overhead.IMPLEMENTATIONS)
     lines = ["## 2. Per-op engine overhead", "",
-             "A chain `a = tanh(a * w + b)` repeated, summed, forward + backward, against the "
-             "same NumPy arithmetic written by hand (benchmarks/op_overhead.py).", "",
-             "| array | ops | microtensor us/op | NumPy us/op | overhead us/op "
-             "| no-grad forward us/op | ratio |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "A chain `a = tanh(a * w + b)` repeated 100 times, summed, forward + backward "
+             "(`microtensor-no-grad`: forward only, under `no_grad`), against the same arithmetic in "
+             "hand-written NumPy and in PyTorch eager mode, each in its own process, interleaved "
+             "(benchmarks/op_overhead.py). Microseconds per op.", "",
+             "| array | ops | " + " | ".join(names) + " | microtensor / torch | target |",
+             "|---|---:|" + "---:|" * len(names) + "---:|---|"]
     for r in rows:
-        lines.append(f"| {r['size']}x{r['size']} | {r['ops']} | {r['mt_us_per_op']:.1f} | "
-                     f"{r['np_us_per_op']:.1f} | {r['overhead_us_per_op']:.1f} | "
-                     f"{r['no_grad_fwd_us_per_op']:.1f} | {r['ratio']:.2f} |")
+        per_op = [f"{r['us_per_op'][n]:.2f}" if n in r["us_per_op"] else "skipped" for n in names]
+        ratio = r.get("ratio_to_torch", float("nan"))
+        target = _verdict(ratio, OPS_TARGET) if r["size"] == 8 and with_targets else ""
+        lines.append(f"| {r['size']}x{r['size']} | {r['ops']} | {' | '.join(per_op)} | {ratio:.2f} | "
+                     f"{target} |")
     return lines
 
 
-def scaling_section(rows):
-    lines = ["## 3. Scaling with T: backward time and peak memory", "",
-             "One training step's forward and backward at B = {b}, H = {h}; peak = tracemalloc "
-             "peak of forward + backward; 'activations' = what the NumPy reference keeps for its "
-             "backward (x, 4 gates, h, c, tanh c, softmax).".format(b=rows[0]["batch"], h=rows[0]["hidden"]),
-             "", "| T | implementation | forward ms | backward ms | backward us / step | "
-             "peak MiB | peak / activations |", "|---:|---|---:|---:|---:|---:|---:|"]
+def scaling_section(rows, with_targets=True):
+    first = rows[0]
+    lines = ["## 3. Time and memory against T", "",
+             f"One training step's forward and backward at B = {first['batch']}, H = {first['hidden']}, "
+             "each (implementation, T) in a fresh process. Memory is traced (tracemalloc) above what "
+             "was allocated before the step: *held* = still allocated when the forward is done (the "
+             "graph); *forward peak* = the unroll's peak; *peak* = forward + backward. Ratios are to "
+             "the yardstick, the NumPy reference's held bytes at the same T (what a hand-written "
+             "program keeps for its backward; its arrays' own size is the last column).", "",
+             "| T | implementation | forward ms | backward ms | backward us / step | held MiB | "
+             "held / yardstick | forward peak / yardstick | peak / yardstick | NumPy kept-array MiB |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        backward = "—" if math.isnan(r["backward_s"]) else f"{r['backward_s'] * 1e3:.1f}"
-        per_step = "—" if math.isnan(r["backward_s"]) else f"{r['backward_us_per_step']:.0f}"
-        lines.append(f"| {r['steps']} | {r['name']} | {r['forward_s'] * 1e3:.1f} | {backward} | "
-                     f"{per_step} | {r['peak_bytes'] / 2**20:.1f} | {r['peak_ratio']:.2f} |")
-    names = sorted({r["name"] for r in rows})
-    lines += ["", "Growth exponents k (quantity ~ T^k fitted over all T; 1 = linear, 2 = quadratic):",
-              "", "| implementation | backward time k | peak memory k | forward + backward time k | "
-              f"peak / activations at T = 1000 (target <= {MEMORY_TARGET}) |", "|---|---:|---:|---:|---:|"]
+        kept = "" if r["kept_bytes"] is None else f"{r['kept_bytes'] / 2**20:.1f}"
+        lines.append(f"| {r['steps']} | {r['name']} | {r['forward_s'] * 1e3:.1f} | "
+                     f"{r['backward_s'] * 1e3:.1f} | {r['backward_us_per_step']:.0f} | "
+                     f"{r['held_bytes'] / 2**20:.1f} | {r['held_ratio']:.2f} | "
+                     f"{r['forward_peak_ratio']:.2f} | {r['peak_ratio']:.2f} | {kept} |")
+    names = list(dict.fromkeys(r["name"] for r in rows))
+    at_steps = f"{scaling.MEMORY_TARGET_STEPS:,}"
+    lines += ["", "Growth exponents k (quantity ~ T^k fitted over all T; 1 = linear, 2 = quadratic) and "
+              f"the memory targets (forward peak of a {at_steps}-step unroll / yardstick):",
+              "", "| implementation | forward time k | backward time k | peak memory k | "
+              f"forward peak / yardstick at T = {at_steps} |", "|---|---:|---:|---:|---|"]
     for name in names:
-        backward = scaling.growth_exponent(rows, name, "backward_us_per_step")
-        memory = scaling.growth_exponent(rows, name, "peak_bytes_per_step")
-        total = scaling.growth_exponent(rows, name)
-        at_1000 = [r["peak_ratio"] for r in rows if r["name"] == name and r["steps"] == 1000]
-        mem = f"{at_1000[0]:.2f} {_verdict(at_1000[0], MEMORY_TARGET)}" if at_1000 else "(not run)"
-        backward_text = "—" if math.isnan(backward) else \
-            f"{backward:.2f} {_verdict(backward, LINEARITY_TARGET)}"
-        lines.append(f"| {name} | {backward_text} | {memory:.2f} {_verdict(memory, LINEARITY_TARGET)} | "
-                     f"{total:.2f} | {mem} |")
-    lines += ["", MEMORY_NOTE]
+        ks = [scaling.growth_exponent(rows, name, key) for key in
+              ("forward_us_per_step", "backward_us_per_step", "peak_bytes_per_step")]
+        texts = [f"{k:.2f} {_verdict(k, LINEARITY_TARGET) if with_targets else ''}" for k in ks]
+        at = [r["forward_peak_ratio"] for r in rows
+              if r["name"] == name and r["steps"] == scaling.MEMORY_TARGET_STEPS]
+        limit = scaling.MEMORY_TARGETS.get(name) if with_targets else None
+        memory = f"{at[0]:.2f} {_verdict(at[0], limit)}" if at else "(not run)"
+        lines.append(f"| {name} | {' | '.join(texts)} | {memory} |")
     return lines
 
 
-MEMORY_NOTE = (
-    "Why peak memory is above 1.5x: even the NumPy reference peaks at ~1.7x, because its backward "
-    "allocates the gate gradients of all steps (T*B*4H) next to the kept activations. The fused "
-    "layer keeps about what the reference keeps for the LSTM, but its backward also precomputes "
-    "per-step gate factors for all steps (another T*B*4H, which is what makes it fast), and the "
-    "head keeps the matmul output, the biased logits and the log-probabilities (3 x V floats per "
-    "token against 1 x V). The explicit graph keeps every intermediate tensor until its "
-    "consumer's backward has run (~24 H floats per token against 7 H, plus ~4 Python objects per "
-    "op): that is what lets viz draw every gate. What would fix it: a fused linear + "
-    "cross-entropy head, the fused backward computing gate factors per step, and nodes that hold "
-    "only what their backward needs. See docs/performance.md.")
-
-
-def header(args):
+def header(args, blas):
     try:
         import torch
         torch_version = torch.__version__
@@ -180,9 +226,10 @@ def header(args):
             f"Written by `python -m benchmarks{' --quick' if args.quick else ''}` on "
             f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. "
             f"Python {platform.python_version()}, NumPy {np.__version__}, torch {torch_version}, "
-            f"{platform.machine()}, {os.cpu_count()} CPUs (shared with other jobs: the ratios, "
-            f"measured interleaved, are the result; absolute times are not). BLAS and torch on one "
-            f"thread; CPU time of this process.", ""]
+            f"{platform.machine()}, {os.cpu_count()} CPUs. Every implementation in its own process "
+            f"with one BLAS thread and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset; threadpoolctl "
+            f"inside a benchmark process sees: {blas}. Wall clock. How to read this: "
+            f"docs/performance.md.", ""]
 
 
 def main(argv=None):
@@ -193,39 +240,45 @@ def main(argv=None):
     parser.add_argument("--only", choices=("charlm", "ops", "scaling"), action="append",
                         help="run only these parts (repeatable)")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 5; quick 1)")
+    parser.add_argument("--impl", action="append", choices=sorted(charlm.IMPLEMENTATIONS),
+                        help="char-LSTM implementations to run (repeatable; default: the issue's five)")
     args = parser.parse_args(argv)
     parts = set(args.only or ("charlm", "ops", "scaling"))
     out_dir = pathlib.Path(args.out) if args.out else (
         pathlib.Path(tempfile.mkdtemp(prefix="benchmarks-")) if args.quick else HERE)
     out_dir.mkdir(parents=True, exist_ok=True)
-    lines = header(args)
+    with Worker("ops", "numpy", 2, 1) as probe:
+        lines = header(args, probe.blas)
+    print(lines[2])
 
+    names = tuple(args.impl or charlm.DEFAULT_NAMES)
+    if "numpy" not in names:
+        names = ("numpy",) + names
+    profiles = []
     if "charlm" in parts:
         print("char-LSTM training step:")
         if args.quick:
-            configs = [charlm.Config(2, 16, 8)]
-            results = charlm.run(configs, rounds=args.rounds or 1, min_seconds=0.0)
+            results = charlm.run([charlm.Config(2, 16, 8)], rounds=args.rounds or 1, names=names,
+                                 seconds_per_round=0.0)
         else:
-            configs = [charlm.Config(*c) for c in charlm.CONFIGS]
-            results = charlm.run(configs, rounds=args.rounds or 5, min_seconds=0.5)
+            results = charlm.run([charlm.Config(*c) for c in charlm.CONFIGS], rounds=args.rounds or 5,
+                                 names=names, seconds_per_round=1.5, max_steps=40)
         lines += charlm_section(results, with_targets=not args.quick) + [""]
         if not args.quick:
             profiles = profile_section(results)
     if "ops" in parts:
         print("per-op overhead:")
         rows = op_overhead.run(sizes=(8,) if args.quick else (8, 128), repeats=20 if args.quick else 100,
-                               rounds=1 if args.quick else 5, min_seconds=0.0 if args.quick else 0.3)
-        lines += ops_section(rows) + [""]
+                               rounds=args.rounds or (1 if args.quick else 5), steps=2 if args.quick else 30)
+        lines += ops_section(rows, with_targets=not args.quick) + [""]
     if "scaling" in parts:
-        print("scaling with T:")
+        print("time and memory against T:")
         if args.quick:
             rows = scaling.run(steps_list=(10, 20), batch=2, hidden=8, repeats=1)
         else:
             rows = scaling.run()
-        lines += scaling_section(rows) + [""]
-
-    if "charlm" in parts and not args.quick:
-        lines += profiles
+        lines += scaling_section(rows, with_targets=not args.quick) + [""]
+    lines += profiles
     path = out_dir / "results.md"
     temporary = path.with_suffix(".md.tmp")
     temporary.write_text("\n".join(lines))

@@ -1,19 +1,24 @@
-"""Backward time and peak memory against the unroll length T (should both grow linearly).
+"""Time and memory against the unroll length T: both should grow linearly, and memory stay small.
 
-For each T, one training step of the char-LSTM (see :mod:`benchmarks.charlm`) is measured twice:
-once for time (forward and backward separately, CPU time, median of a few runs) and once under
-``tracemalloc`` for the peak memory of forward + backward above what was allocated before.
-Timing and memory runs are separate because tracing every allocation slows Python down.
+For each T and implementation, a fresh worker process (:mod:`benchmarks.workers`) builds the
+char-LSTM of :mod:`benchmarks.charlm`, runs one warm-up step, then measures one training step's
+forward and backward: wall time (median of a few runs), then under ``tracemalloc`` (a separate run:
+tracing slows Python down) the memory above what was allocated before the step:
 
-"The activations backward must keep" is what the hand-written NumPy reference keeps between its
-forward and its backward: the embedded inputs (T*B*E), the four gate activations (T*B*4H),
-h and c for every step plus the initial ones (2*(T+1)*B*H), tanh(c) (T*B*H) and the softmax
-probabilities (T*B*V), all float32. Peak memory is reported as a multiple of that.
+* ``held``: what is still allocated when the forward has finished (the graph, or the arrays the
+  NumPy reference keeps for its backward);
+* ``forward_peak``: the peak during the forward, i.e. the peak memory of the unroll;
+* ``peak``: the peak of forward + backward.
+
+The yardstick is the NumPy reference's ``held`` at the same T (what a hand-written program keeps
+for backward: embedded inputs, the gate activations, h, c and tanh(c) of every step, the softmax);
+its ``kept_bytes`` (the arrays themselves) is reported next to it as a check. The issue's targets:
+``forward_peak`` at T = 1,000 at most 2.0x the yardstick for the explicit cells, 1.2x fused.
 
 Example:
-    >>> rows = run(steps_list=(8, 16), batch=2, hidden=8, names=("mt-fused",), repeats=1, log=None)
-    >>> [r["steps"] for r in rows], rows[0]["peak_ratio"] > 0
-    ([8, 16], True)
+    >>> rows = run(steps_list=(8, 16), batch=2, hidden=8, names=("numpy", "mt-fused"), repeats=1, log=None)
+    >>> [r["steps"] for r in rows], rows[-1]["peak_ratio"] > 0
+    ([8, 8, 16, 16], True)
 """
 import statistics
 import tracemalloc
@@ -21,86 +26,120 @@ import tracemalloc
 import numpy as np
 
 from . import charlm
+from .numpy_lstm import kept_bytes
+from .workers import Worker
 
 DEFAULT_STEPS = (100, 300, 1000, 3000, 10000)
+DEFAULT_NAMES = ("numpy", "mt-explicit", "mt-fused")
+#: The issue's memory targets: forward peak of a 1,000-step unroll / NumPy's held bytes.
+MEMORY_TARGETS = {"mt-explicit": 2.0, "mt-fused": 1.2}
+MEMORY_TARGET_STEPS = 1000
 
 
-def activation_bytes(batch, hidden, steps, embed=charlm.EMBED_SIZE, vocab=charlm.VOCAB_SIZE,
-                     itemsize=4):
-    """Bytes of the arrays the NumPy reference keeps for its backward pass.
+class ScalingTask:
+    """Forward and backward of one training step at a given T, timed and traced, in a worker.
 
     Example:
-        >>> activation_bytes(1, 1, 1, embed=1, vocab=1)        # 1 + 4 + 2*2 + 1 + 1 floats
-        44
+        >>> row = ScalingTask("mt-fused", charlm.Config(2, 4, 5)).measure(repeats=1)
+        >>> row["held_bytes"] > 0 and row["peak_bytes"] >= row["forward_peak_bytes"]
+        True
     """
-    floats = steps * batch * (embed + 4 * hidden + hidden + vocab) + 2 * (steps + 1) * batch * hidden
-    return floats * itemsize
 
+    def __init__(self, name, config):
+        self.name = name
+        corpus = charlm.make_corpus(config.batch * (config.steps + 1) + 1)
+        self.impl = charlm.build(name, config, corpus=corpus)
+        self.inputs, self.targets = self.impl.batches.next()
 
-def _one_step(impl, inputs, targets):
-    """Forward then backward; returns (forward seconds, backward seconds) in CPU time."""
-    if isinstance(impl, charlm.NumpyImpl):
+    def forward(self):
+        """Returns what backward needs."""
+        impl = self.impl
+        if isinstance(impl, charlm.NumpyImpl):
+            model = impl.model
+            return model.forward(self.inputs, self.targets, model.zero_state(self.inputs.shape[0]))[1]
+        state = impl.state if isinstance(impl, charlm.MtOpsImpl) else None
+        return impl.loss(self.inputs, self.targets, state)[0]
+
+    def backward(self, kept):
+        impl = self.impl
+        if isinstance(impl, charlm.NumpyImpl):
+            impl.model.backward(kept)
+            return
+        kept.backward()
+        params = impl.params.values() if isinstance(impl, charlm.MtOpsImpl) else impl.model.parameters()
+        for p in params:
+            p.grad = None
+
+    def _timed(self):
         start = charlm.CLOCK()
-        impl.model.loss_and_grads(inputs, targets, impl.model.zero_state(inputs.shape[0]))
-        return charlm.CLOCK() - start, float("nan")
-    start = charlm.CLOCK()
-    state = None if not isinstance(impl, charlm.MtOpsImpl) else impl.state
-    loss, _ = impl.loss(inputs, targets, state)
-    middle = charlm.CLOCK()
-    loss.backward()
-    end = charlm.CLOCK()
-    for p in (impl.params.values() if isinstance(impl, charlm.MtOpsImpl) else impl.model.parameters()):
-        p.grad = None
-    return middle - start, end - middle
+        kept = self.forward()
+        middle = charlm.CLOCK()
+        self.backward(kept)
+        return middle - start, charlm.CLOCK() - middle
+
+    def measure(self, repeats=3):
+        """Seconds of forward and backward (medians) and the traced bytes (see the module doc)."""
+        self._timed()                                            # warm-up
+        times = [self._timed() for _ in range(repeats)]
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            kept = self.forward()
+            held, forward_peak = tracemalloc.get_traced_memory()
+            reference_kept = kept_bytes(kept) if isinstance(kept, dict) else None
+            self.backward(kept)
+            del kept
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        return {"forward_s": statistics.median(t[0] for t in times),
+                "backward_s": statistics.median(t[1] for t in times),
+                "held_bytes": held - base, "forward_peak_bytes": forward_peak - base,
+                "peak_bytes": peak - base, "kept_bytes": reference_kept}
 
 
-def _peak_bytes(impl, inputs, targets):
-    """Peak traced bytes of one forward + backward, above the bytes allocated before it."""
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        _one_step(impl, inputs, targets)
-        return tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+def make_task(name, batch, hidden, steps):
+    """The worker's factory (see :mod:`benchmarks.workers`): arguments arrive as strings."""
+    return ScalingTask(name, charlm.Config(int(batch), int(hidden), int(steps)))
 
 
-def run(steps_list=DEFAULT_STEPS, batch=4, hidden=64, names=("numpy", "mt-explicit", "mt-fused"),
-        repeats=3, log=print):
-    """Measure every implementation at every T; returns a list of dict rows."""
+def run(steps_list=DEFAULT_STEPS, batch=4, hidden=64, names=DEFAULT_NAMES, repeats=3, log=print):
+    """Measure every implementation at every T, each in a fresh process; returns dict rows.
+
+    Ratios are to the NumPy reference's ``held`` bytes at the same T (``numpy`` must be in
+    ``names``, first).
+    """
     rows = []
     for steps in steps_list:
-        config = charlm.Config(batch, hidden, steps)
-        corpus = charlm.make_corpus(batch * (steps + 1) + 1)
-        skipped = {}
-        impls = charlm.build_all(config, names, corpus=corpus, skipped=skipped)
-        for name, impl in impls.items():
-            inputs, targets = impl.batches.next()
-            _one_step(impl, inputs, targets)                    # warm up
-            times = [_one_step(impl, inputs, targets) for _ in range(repeats if steps < 3000 else 1)]
-            forward = statistics.median(t[0] for t in times)
-            backward = statistics.median(t[1] for t in times)
-            peak = _peak_bytes(impl, inputs, targets)
-            kept = activation_bytes(batch, hidden, steps)
-            row = {"name": name, "steps": steps, "batch": batch, "hidden": hidden,
-                   "forward_s": forward, "backward_s": backward,
-                   "backward_us_per_step": backward / steps * 1e6,
-                   "total_us_per_step": (forward + (0 if np.isnan(backward) else backward)) / steps * 1e6,
-                   "peak_bytes": peak, "peak_bytes_per_step": peak / steps,
-                   "activation_bytes": kept, "peak_ratio": peak / kept}
+        yardstick = None
+        for name in names:
+            with Worker("scaling", name, batch, hidden, steps) as worker:
+                if worker.skipped:
+                    continue
+                row = worker.call("measure", repeats=repeats if steps < 3000 else 1)
+            if name == "numpy":
+                yardstick = row["held_bytes"]
+            row.update(name=name, steps=steps, batch=batch, hidden=hidden,
+                       forward_us_per_step=row["forward_s"] / steps * 1e6,
+                       backward_us_per_step=row["backward_s"] / steps * 1e6,
+                       held_ratio=row["held_bytes"] / yardstick,
+                       forward_peak_ratio=row["forward_peak_bytes"] / yardstick,
+                       peak_ratio=row["peak_bytes"] / yardstick,
+                       peak_bytes_per_step=row["peak_bytes"] / steps)
             rows.append(row)
             if log:
-                log(f"  T={steps:6d} {name:12s} fwd {forward * 1e3:8.1f} ms  bwd {backward * 1e3:8.1f} ms "
-                    f"({row['backward_us_per_step']:.0f} us/step)  peak {peak / 2**20:7.1f} MiB "
-                    f"= {row['peak_ratio']:.2f}x activations")
+                log(f"  T={steps:6d} {name:12s} fwd {row['forward_s'] * 1e3:8.1f} ms  "
+                    f"bwd {row['backward_s'] * 1e3:8.1f} ms  held {row['held_bytes'] / 2**20:7.1f} MiB "
+                    f"(x{row['held_ratio']:.2f})  peak {row['peak_bytes'] / 2**20:7.1f} MiB "
+                    f"(x{row['peak_ratio']:.2f})")
     return rows
 
 
-def growth_exponent(rows, name, key="total_us_per_step"):
+def growth_exponent(rows, name, key="backward_us_per_step"):
     """The k in time ~ T^k, fitted by least squares on log-log (1 = linear, 2 = quadratic).
 
     Example:
-        >>> rows = [{"name": "a", "steps": t, "total_us_per_step": 5.0} for t in (10, 100, 1000)]
+        >>> rows = [{"name": "a", "steps": t, "backward_us_per_step": 5.0} for t in (10, 100, 1000)]
         >>> round(growth_exponent(rows, "a"), 6)
         1.0
     """

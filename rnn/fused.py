@@ -8,8 +8,9 @@ wants to see but costs a graph node per primitive per step. Here each cell type 
   (``(T*B, I) @ (I, G*H)``), so the loop only does ``h @ W_hh^T`` (one matmul for all gates);
 * the backward loop only propagates through time; the gradients of ``weight_ih``, ``weight_hh``,
   the biases and the input for all steps are each summed in ONE matmul after the loop;
-* a Function has one output, so the output sequence and the final states are packed into one
-  array ``(T + S, B, H)`` (S = number of states: 1, or 2 for LSTM) and sliced afterwards.
+* each is a multi-output Function: it returns the output sequence and the final state(s) as
+  separate tensors of one node (LSTM ``(output, h_n, c_n)``), and its backward takes one
+  gradient per output (zeros for an output nobody used).
 
 A cell's ``fused=True`` runs the same Function on a sequence of length 1, so there is one fused node
 per time step. ``mask`` (T, B, 1) of booleans implements ``lengths``: where it is False the state is
@@ -76,9 +77,10 @@ def _weight_grads(ctx, x, h_prev, d_gi, d_gh, n_bias):
 
 def _masked_outputs(hs, mask, reverse):
     """The (T, B, H) outputs in time order from the states ``hs`` (T + 1, B, H) in processing
-    order, zero where ``mask`` is False."""
+    order, zero where ``mask`` is False: a new array (never a view of the saved ``hs``, which a
+    caller's in-place change to the output would otherwise corrupt for backward)."""
     outputs = hs[:0:-1] if reverse else hs[1:]
-    return outputs * mask if mask is not None else outputs
+    return outputs * mask if mask is not None else outputs.copy()
 
 
 def _masks_in_processing_order(mask, reverse, dtype):
@@ -89,9 +91,9 @@ def _masks_in_processing_order(mask, reverse, dtype):
     return keep, 1 - keep
 
 
-def _output_grads(grad, T, mask, reverse):
+def _output_grads(d_output, mask, reverse):
     """dL/d(outputs) (T, B, H) in processing order; padded outputs are constant zeros."""
-    d_out = grad[:T] if mask is None else grad[:T] * mask
+    d_out = d_output if mask is None else d_output * mask
     return d_out[::-1] if reverse else d_out
 
 
@@ -114,13 +116,14 @@ class LSTMSequence(mt.Function):
 
     Inputs: x (T, B, I), h0 (B, H), c0 (B, H), weight_ih (4H, I), weight_hh (4H, H), then optionally
     bias_ih (4H,), bias_hh (4H,). Attributes: ``mask`` (T, B, 1) bool or None, ``reverse``.
-    Output: (T + 2, B, H) = the T outputs, then h_n, then c_n.
+    Outputs: output (T, B, H), h_n (B, H), c_n (B, H).
 
     Arrays indexed by ``s`` are in processing order (``s = t``, or ``T - 1 - t`` in reverse): a
     reversed view of a time-ordered array, so the weight gradients need no reordering copies.
     The loops are written in place with preallocated buffers, and every elementwise factor of the
     backward that does not depend on the incoming gradient is computed for all steps at once
-    before the loop, which leaves 7 NumPy calls per step.
+    before the loop, into the buffer that the loop then turns into the gate gradients (scaled in
+    place), which leaves 7 NumPy calls per step and no second (T, B, 4H) array.
     """
     name = "lstm_fused"
 
@@ -162,16 +165,14 @@ class LSTMSequence(mt.Function):
             if carry is not None:                             # padded rows keep their state
                 np.copyto(hs[s + 1], hs[s], where=carry[s])
                 np.copyto(cs[s + 1], cs[s], where=carry[s])
-        packed = np.empty((T + 2, B, H), dtype=dtype)
-        packed[:T] = _masked_outputs(hs, mask, reverse)       # zero past each length
-        packed[T], packed[T + 1] = hs[T], cs[T]
+        out = _masked_outputs(hs, mask, reverse)             # (T, B, H), zero past each length
         ctx.w_ih, ctx.w_hh = w_ih, w_hh
         ctx.n_bias, ctx.mask, ctx.reverse = len(biases), mask, reverse
         ctx.save_for_backward(x, acts_time, hs, cs, tanh_cs)
-        return packed
+        return out, hs[T].copy(), cs[T].copy()
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, d_output, d_h_n, d_c_n):
         x, acts_time, hs, cs, tanh_cs = ctx.saved_tensors
         mask, reverse = ctx.mask, ctx.reverse
         T, B, _ = x.shape
@@ -180,8 +181,11 @@ class LSTMSequence(mt.Function):
         gates = (acts_time[::-1] if reverse else acts_time).reshape(T, B, 4, H)
         i, f, g, o = gates[:, :, 0], gates[:, :, 1], gates[:, :, 2], gates[:, :, 3]
         # Factors for all steps at once (T, B, 4, H): d(pre-activation) = factor * dc' for i, f, g
-        # and = factor * dh' for o; and dc' gets dh' * o (1 - tanh(c')^2).
-        factors = np.empty((T, B, 4, H), dtype=dtype)
+        # and = factor * dh' for o; and dc' gets dh' * o (1 - tanh(c')^2). The loop scales them in
+        # place, so this buffer (in processing order) becomes the gate gradients.
+        d_gates_time = np.empty_like(acts_time)               # grads of the pre-activations
+        d_gates = d_gates_time[::-1] if reverse else d_gates_time
+        factors = d_gates.reshape(T, B, 4, H)                 # the same memory, gate by gate
         np.subtract(1, i, out=factors[:, :, 0])
         factors[:, :, 0] *= i
         factors[:, :, 0] *= g                                 # g i (1 - i)
@@ -198,17 +202,14 @@ class LSTMSequence(mt.Function):
         np.subtract(1, to_cell, out=to_cell)
         to_cell *= o                                          # o (1 - tanh(c')^2)
         keep, carry = _masks_in_processing_order(mask, reverse, dtype)
-        d_out = _output_grads(grad, T, mask, reverse)
-        dh = grad[T].copy()                                   # dL/d(state after step s)
-        dc = grad[T + 1].copy()
-        d_gates_time = np.empty_like(acts_time)               # grads of the pre-activations
-        d_gates = d_gates_time[::-1] if reverse else d_gates_time
-        d_gates4 = d_gates.reshape(T, B, 4, H)                # the same memory, gate by gate
+        d_out = _output_grads(d_output, mask, reverse)
+        dh = d_h_n.copy()                                     # dL/d(state after step s)
+        dc = d_c_n.copy()
         w_hh = ctx.w_hh
         need_h0 = ctx.needs_input_grad[1]
         tmp = np.empty((B, H), dtype=dtype)
         for s in range(T - 1, -1, -1):
-            d, d4 = d_gates[s], d_gates4[s]                   # (B, 4H) and (B, 4, H)
+            d, d4 = d_gates[s], factors[s]                    # (B, 4H) and (B, 4, H), one buffer
             if carry is not None:                             # a padded row passes dh, dc through
                 dh_carry, dc_carry = dh * carry[s], dc * carry[s]
                 dh *= keep[s]
@@ -216,8 +217,8 @@ class LSTMSequence(mt.Function):
             dh += d_out[s]
             np.multiply(dh, to_cell[s], out=tmp)
             dc += tmp                                         # dL/dc'
-            np.multiply(dc[:, None, :], factors[s, :, :3], out=d4[:, :3])   # di, df, dg
-            np.multiply(dh, factors[s, :, 3], out=d4[:, 3])   # do
+            d4[:, :3] *= dc[:, None, :]                       # di, df, dg
+            d4[:, 3] *= dh                                    # do
             dc *= f[s]                                        # dL/dc entering step s
             if s or need_h0:
                 dh = d @ w_hh                                 # dL/dh entering step s
@@ -235,7 +236,7 @@ class GRUSequence(mt.Function):
 
     Inputs: x (T, B, I), h0 (B, H), weight_ih (3H, I), weight_hh (3H, H), optionally bias_ih, bias_hh
     (3H,). Attributes: ``mask`` (T, B, 1) bool or None, ``reverse``.
-    Output: (T + 1, B, H) = the T outputs, then h_n.
+    Outputs: output (T, B, H), h_n (B, H).
     Indexing by ``s`` is in processing order, as in :class:`LSTMSequence`.
     """
     name = "gru_fused"
@@ -271,16 +272,13 @@ class GRUSequence(mt.Function):
             h_new += n                                        # (1 - z) * n + z * h
             if carry is not None:                             # padded rows keep their state
                 np.copyto(hs[s + 1], hs[s], where=carry[s])
-        packed = np.empty((T + 1, B, H), dtype=dtype)
-        packed[:T] = _masked_outputs(hs, mask, reverse)
-        packed[T] = hs[T]
         ctx.w_ih, ctx.w_hh = w_ih, w_hh
         ctx.n_bias, ctx.mask, ctx.reverse = len(biases), mask, reverse
         ctx.save_for_backward(x, hs, gh_all, rz, n_all)
-        return packed
+        return _masked_outputs(hs, mask, reverse), hs[T].copy()
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, d_output, d_h_n):
         x, hs, gh_all, rz, n_all = ctx.saved_tensors
         mask, reverse = ctx.mask, ctx.reverse
         T, B, _ = x.shape
@@ -297,8 +295,8 @@ class GRUSequence(mt.Function):
         r_factor = gh_all[:, :, 2 * H:] * r
         r_factor *= 1 - r                                     # (W_hn h + b_hn) r (1 - r)
         keep, carry = _masks_in_processing_order(mask, reverse, dtype)
-        d_out = _output_grads(grad, T, mask, reverse)
-        dh = grad[T].copy()
+        d_out = _output_grads(d_output, mask, reverse)
+        dh = d_h_n.copy()
         d_gi_time = np.empty((T, B, 3 * H), dtype=dtype)
         d_gh_time = np.empty_like(d_gi_time)
         d_gi = d_gi_time[::-1] if reverse else d_gi_time
@@ -332,7 +330,7 @@ class RNNSequence(mt.Function):
 
     Inputs: x (T, B, I), h0 (B, H), weight_ih (H, I), weight_hh (H, H), optionally bias_ih, bias_hh
     (H,). Attributes: ``nonlinearity`` ("tanh" or "relu"), ``mask``, ``reverse``.
-    Output: (T + 1, B, H) = the T outputs, then h_n.
+    Outputs: output (T, B, H), h_n (B, H).
     """
     name = "rnn_fused"
 
@@ -357,16 +355,13 @@ class RNNSequence(mt.Function):
                 np.tanh(a, out=a)
             if carry is not None:
                 np.copyto(hs[s + 1], hs[s], where=carry[s])
-        packed = np.empty((T + 1, B, H), dtype=x.dtype)
-        packed[:T] = _masked_outputs(hs, mask, reverse)
-        packed[T] = hs[T]
         ctx.w_ih, ctx.w_hh = w_ih, w_hh
         ctx.n_bias, ctx.mask, ctx.reverse, ctx.relu = len(biases), mask, reverse, relu
         ctx.save_for_backward(x, hs)
-        return packed
+        return _masked_outputs(hs, mask, reverse), hs[T].copy()
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, d_output, d_h_n):
         x, hs = ctx.saved_tensors
         mask, reverse = ctx.mask, ctx.reverse
         T = x.shape[0]
@@ -376,8 +371,8 @@ class RNNSequence(mt.Function):
         new = hs[1:]
         factor = (new > 0).astype(dtype) if ctx.relu else 1 - new * new
         keep, carry = _masks_in_processing_order(mask, reverse, dtype)
-        d_out = _output_grads(grad, T, mask, reverse)
-        dh = grad[T].copy()
+        d_out = _output_grads(d_output, mask, reverse)
+        dh = d_h_n.copy()
         d_pre_time = np.empty((T,) + hs.shape[1:], dtype=dtype)
         d_pre = d_pre_time[::-1] if reverse else d_pre_time
         w_hh = ctx.w_hh
@@ -432,10 +427,9 @@ def lstm_sequence(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, ma
         ((3, 1, 4), 0.0)
     """
     h0, c0 = state
-    T = x.shape[0]
-    packed = LSTMSequence.apply(x, h0, c0, weight_ih, weight_hh, *_biases(bias_ih, bias_hh),
-                                mask=_mask_array(mask), reverse=bool(reverse))
-    return packed[:T], (packed[T], packed[T + 1])
+    out, h_n, c_n = LSTMSequence.apply(x, h0, c0, weight_ih, weight_hh, *_biases(bias_ih, bias_hh),
+                                       mask=_mask_array(mask), reverse=bool(reverse))
+    return out, (h_n, c_n)
 
 
 def gru_sequence(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, mask=None,
@@ -456,10 +450,8 @@ def gru_sequence(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, mas
         ((3, 2, 4), (2, 4))
     """
     h0 = state[0] if isinstance(state, tuple) else state
-    T = x.shape[0]
-    packed = GRUSequence.apply(x, h0, weight_ih, weight_hh, *_biases(bias_ih, bias_hh),
-                               mask=_mask_array(mask), reverse=bool(reverse))
-    return packed[:T], packed[T]
+    return GRUSequence.apply(x, h0, weight_ih, weight_hh, *_biases(bias_ih, bias_hh),
+                             mask=_mask_array(mask), reverse=bool(reverse))
 
 
 def rnn_sequence(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh",
@@ -483,8 +475,5 @@ def rnn_sequence(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, non
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     h0 = state[0] if isinstance(state, tuple) else state
-    T = x.shape[0]
-    packed = RNNSequence.apply(x, h0, weight_ih, weight_hh, *_biases(bias_ih, bias_hh),
-                               nonlinearity=nonlinearity, mask=_mask_array(mask),
-                               reverse=bool(reverse))
-    return packed[:T], packed[T]
+    return RNNSequence.apply(x, h0, weight_ih, weight_hh, *_biases(bias_ih, bias_hh),
+                             nonlinearity=nonlinearity, mask=_mask_array(mask), reverse=bool(reverse))

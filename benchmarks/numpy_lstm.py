@@ -6,10 +6,10 @@ Everything a fast implementation does is done here, so a ratio to it measures en
 * the input projection of all T steps is one matmul before the time loop, ``(T*B, E) @ (E, 4H)``;
 * the four gates come from one fused matmul per step, ``(B, H) @ (H, 4H)``;
 * the output projection of all T steps is one matmul after the loop, ``(T*B, H) @ (H, V)``;
-* one tanh over all four gates per step (sigmoid as a scaled tanh, :func:`gate_scales`);
+* one tanh over all four gates per step (sigmoid as a scaled tanh, ``rnn.fused.lstm_gate_scales``);
 * the backward's gate factors for all steps at once, then 7 NumPy calls per step, in place;
 * the weight gradients are each one matmul over all steps (``dgates.T @ inputs``);
-* the embedding's gradient as one-hot GEMMs (:func:`embedding_grad`), not ``np.add.at``;
+* the embedding's gradient as one-hot GEMMs (``microtensor.ops.nn.scatter_add_rows``), not ``np.add.at``;
 * activations live in preallocated ``(T, B, ...)`` buffers and are updated in place.
 
 Gate order, parameter names and shapes follow PyTorch (``weight_ih_l0`` is ``(4H, E)``, gates
@@ -24,6 +24,11 @@ Example:
     (2.5, (20, 5), (2, 5))
 """
 import numpy as np
+
+# Two NumPy-only helpers shared with microtensor, so the yardstick uses the same tricks by
+# construction: one tanh for all four gates, and the embedding gradient as one-hot GEMMs.
+from microtensor.ops.nn import scatter_add_rows
+from rnn.fused import lstm_gate_scales
 
 #: Parameter names, in a fixed order, as a microtensor/PyTorch model would name them.
 PARAM_NAMES = ("embedding.weight", "lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.bias_ih_l0",
@@ -56,50 +61,6 @@ def init_params(vocab_size, embed_size, hidden_size, seed=0, dtype=np.float32):
         "head.weight": uniform(vocab_size, hidden_size),
         "head.bias": uniform(vocab_size),
     }
-
-
-def gate_scales(hidden_size, dtype):
-    """Per-row scale and shift that turn ONE tanh over the four gates into sigmoid for i, f, o.
-
-    sigmoid(a) = (1 + tanh(a / 2)) / 2: the weight and bias rows of i, f, o are pre-scaled by 1/2
-    (exact in binary floating point), so one tanh of the whole (B, 4H) pre-activation, times
-    ``scale`` plus ``shift``, gives i, f, o as sigmoids and g as tanh: three NumPy calls per step
-    instead of ten. (The fused microtensor layer does the same; so must the yardstick.)
-
-    Example:
-        >>> scale, shift = gate_scales(1, np.float32)
-        >>> scale.tolist(), shift.tolist()
-        ([0.5, 0.5, 1.0, 0.5], [0.5, 0.5, 0.0, 0.5])
-    """
-    scale = np.full(4 * hidden_size, 0.5, dtype=dtype)
-    scale[2 * hidden_size:3 * hidden_size] = 1
-    shift = scale.copy()
-    shift[2 * hidden_size:3 * hidden_size] = 0
-    return scale, shift
-
-
-#: Largest one-hot matrix (elements) the embedding backward builds at once.
-ONE_HOT_CHUNK = 1 << 20
-
-
-def embedding_grad(tokens, d_rows, num_embeddings):
-    """dL/d(table) of ``table[tokens]`` given dL/d(rows) ``(n, E)``, repeated ids accumulating.
-
-    As one-hot GEMMs over chunks of rows: with a small vocabulary this is ~4x faster than
-    ``np.add.at`` (which adds element by element).
-
-    Example:
-        >>> embedding_grad(np.array([1, 1, 0]), np.ones((3, 2), dtype=np.float32), 3).tolist()
-        [[1.0, 1.0], [2.0, 2.0], [0.0, 0.0]]
-    """
-    n = len(tokens)
-    out = np.zeros((num_embeddings, d_rows.shape[1]), dtype=d_rows.dtype)
-    ids = np.arange(num_embeddings, dtype=tokens.dtype)[:, None]            # (V, 1)
-    chunk = max(1, ONE_HOT_CHUNK // num_embeddings)
-    for start in range(0, n, chunk):
-        one_hot = (tokens[start:start + chunk] == ids).astype(d_rows.dtype)  # (V, chunk)
-        out += one_hot @ d_rows[start:start + chunk]
-    return out
 
 
 class NumpyCharLSTM:
@@ -155,7 +116,7 @@ class NumpyCharLSTM:
         batch, steps = inputs.shape
         hidden = self.hidden_size
         n = batch * steps
-        scale, shift = gate_scales(hidden, self.dtype)
+        scale, shift = lstm_gate_scales(hidden, self.dtype)
         w_ih = p["lstm.weight_ih_l0"] * scale[:, None]                # i, f, o rows halved
         w_hh = p["lstm.weight_hh_l0"] * scale[:, None]
         bias = (p["lstm.bias_ih_l0"] + p["lstm.bias_hh_l0"]) * scale
@@ -263,7 +224,7 @@ class NumpyCharLSTM:
         grads["lstm.bias_ih_l0"] = dgates_flat.sum(axis=0)
         grads["lstm.bias_hh_l0"] = grads["lstm.bias_ih_l0"].copy()
         dx = dgates_flat @ p["lstm.weight_ih_l0"]                      # (T*B, E)
-        grads["embedding.weight"] = embedding_grad(kept["tokens"], dx, self.vocab_size)
+        grads["embedding.weight"] = scatter_add_rows(kept["tokens"], dx, self.vocab_size)
         return grads
 
     def train_step(self, inputs, targets, lr=0.1):

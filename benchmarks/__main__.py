@@ -27,6 +27,8 @@ import tempfile  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+import microtensor as mt  # noqa: E402
+
 from . import charlm, op_overhead, scaling  # noqa: E402
 from .workers import Worker  # noqa: E402
 
@@ -239,7 +241,8 @@ def main(argv=None):
                         help="directory for results.md (default: benchmarks/, or a temp dir with --quick)")
     parser.add_argument("--only", choices=("charlm", "ops", "scaling"), action="append",
                         help="run only these parts (repeatable)")
-    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 5; quick 1)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="interleaved rounds (default: 7 training step, 5 op chain; quick: 1)")
     parser.add_argument("--impl", action="append", choices=sorted(charlm.IMPLEMENTATIONS),
                         help="char-LSTM implementations to run (repeatable; default: the issue's five)")
     args = parser.parse_args(argv)
@@ -261,7 +264,7 @@ def main(argv=None):
             results = charlm.run([charlm.Config(2, 16, 8)], rounds=args.rounds or 1, names=names,
                                  seconds_per_round=0.0)
         else:
-            results = charlm.run([charlm.Config(*c) for c in charlm.CONFIGS], rounds=args.rounds or 5,
+            results = charlm.run([charlm.Config(*c) for c in charlm.CONFIGS], rounds=args.rounds or 7,
                                  names=names, seconds_per_round=1.5, max_steps=40)
         lines += charlm_section(results, with_targets=not args.quick) + [""]
         if not args.quick:
@@ -280,9 +283,7 @@ def main(argv=None):
         lines += scaling_section(rows, with_targets=not args.quick) + [""]
     lines += profiles
     path = out_dir / "results.md"
-    temporary = path.with_suffix(".md.tmp")
-    temporary.write_text("\n".join(lines))
-    os.replace(temporary, path)          # atomic: a reader never sees half a file
+    mt.atomic_write(path, "\n".join(lines) + "\n")     # a reader never sees half a file
     print(f"wrote {path}")
     return 0
 

@@ -1,0 +1,207 @@
+"""viz.explore in a real browser: headless Chromium driven by Selenium, checked against the engine.
+
+Skips (with the reason) only where Chromium, its driver or Selenium is missing; CI installs them
+(.ci/run). Screenshots of what the tests looked at go to ``$MICROTENSOR_SCREENSHOTS`` if set.
+"""
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+import pytest
+
+import microtensor as mt
+from viz.demo import unrolled
+from viz.explore import explore
+from viz.style import stats_text
+from viz.trace import magnitude, short
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[dev])")
+if not (CHROMIUM and DRIVER):
+    pytest.skip("Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)",
+                allow_module_level=True)
+
+# Without these Chromium, running as root in a container, tries the network and fails noisily.
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--window-size=1400,900")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    options = Options()
+    for flag in FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="explore-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(DRIVER))
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def open_page(driver, path):
+    driver.get("file://" + os.path.abspath(path))
+    deadline = time.time() + 60
+    while not driver.execute_script("return window.microtensorExplorerReady === true"):
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+        assert time.time() < deadline, "the page never became ready"
+        time.sleep(0.05)
+    return driver
+
+
+def call(driver, js, *args):
+    return driver.execute_script("return window.microtensorExplorer." + js, *args)
+
+
+def screenshot(driver, name):
+    folder = os.environ.get("MICROTENSOR_SCREENSHOTS")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        driver.save_screenshot(os.path.join(folder, name))
+
+
+@pytest.fixture(scope="module")
+def lstm_page(tmp_path_factory):
+    """A 2-layer bidirectional LSTM over 6 steps, opened at the cells level."""
+    loss, model = unrolled("lstm", steps=6, layers=2, bidirectional=True, hidden=3)
+    path = tmp_path_factory.mktemp("explore") / "lstm.html"
+    explore(loss, path, params=model, level="cells", title="LSTM 2 layers, bidirectional")
+    return path, loss, model
+
+
+def test_page_loads_without_console_errors_or_network(browser, lstm_page):
+    open_page(browser, lstm_page[0])
+    logs = browser.get_log("browser")
+    assert [e for e in logs if e["level"] in ("SEVERE", "WARNING")] == []
+    # Self-contained: scripts, styles and data are inline, so the page fetched nothing.
+    resources = browser.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
+    assert resources == []
+    screenshot(browser, "explore_cells.png")
+
+
+def test_expanding_a_step_shows_its_ops_and_collapsing_restores(browser, lstm_page):
+    open_page(browser, lstm_page[0])
+    closed = call(browser, "nodes()")
+    # The cells level: one box per cell and step (2 layers x 2 directions x 6 steps), and the loss.
+    assert [u for u in closed if not isinstance(u, str)] == [mt.graph.walk(lstm_page[1])[-1].id]
+    assert len([u for u in closed if isinstance(u, str)]) == 24 and "lstm/l0/t3" in closed
+    opened = call(browser, "expand(arguments[0])", "lstm/l0/t3")
+    assert len(opened) > len(closed)
+    assert "lstm/l0/t3" not in opened
+    trace_ids = {n[0] for n in json.loads(_data(browser))["nodes"] if _cell(browser, n) == "lstm/l0/t3"}
+    assert trace_ids <= set(opened)       # every op of the step is shown
+    screenshot(browser, "explore_step_open.png")
+    assert sorted(map(str, call(browser, "collapse(arguments[0])", "lstm/l0/t3"))) == sorted(map(str, closed))
+    # A layer expands all its steps (both directions under "lstm/l1").
+    assert len(call(browser, "expand(arguments[0])", "lstm/l1")) > len(opened)
+    call(browser, "collapse(arguments[0])", "lstm")
+    with pytest.raises(Exception, match="no time step in scope 'gru/l0'"):
+        call(browser, "expand(arguments[0])", "gru/l0")
+
+
+def _data(driver):
+    return driver.execute_script("return document.getElementById('microtensor-data').textContent")
+
+
+def _cell(driver, row):
+    data = getattr(_cell, "data", None)
+    if data is None:
+        data = _cell.data = json.loads(_data(driver))
+    index = data["fields"].index("cell")
+    return None if row[index] is None else data["strings"]["scope"][row[index]]
+
+
+def test_panel_numbers_equal_the_engines(browser, lstm_page):
+    path, loss, model = lstm_page
+    open_page(browser, path)
+    weight = next(r for r in mt.graph.walk(loss) if r.tensor is model.weight_hh_l0)
+    text = call(browser, "select(arguments[0])", weight.id)
+    assert "weight_hh_l0" in text
+    grad = model.weight_hh_l0.grad
+    assert short(magnitude(grad, "l2")) in text and short(magnitude(grad, "maxabs")) in text
+    data = model.weight_hh_l0.data
+    assert stats_text((float(data.min()), float(data.mean()), float(data.max()))) in text
+    assert "12×3" in text and "float64" in text
+    screenshot(browser, "explore_panel.png")
+    # An op inside a closed step: its panel still names its scope and gradient.
+    h = [r for r in mt.graph.walk(loss) if r.scope == "lstm/l1/t5" and r.name == "h"][-1]
+    text = call(browser, "select(arguments[0])", h.id)
+    assert "lstm/l1/t5" in text and short(magnitude(h.tensor.grad)) in text
+
+
+def test_backward_steps_are_the_engines_own_order(browser, tmp_path):
+    """backwardStep(k) shows exactly the tensors whose gradients the engine had completed after k
+    steps: observed with a hook on every tensor during a real backward pass."""
+    loss, model = unrolled("gru", steps=4, layers=1, bidirectional=True, hidden=2, backward=False)
+    records = mt.graph.walk(loss)
+    id_of = {id(r.tensor): r.id for r in records}
+    engine_order = []
+    for r in records:
+        if r.requires_grad:
+            r.tensor.register_hook(lambda g, key=id(r.tensor): engine_order.append(id_of[key]))
+    loss.backward(keep_grads=True)
+    assert len(engine_order) > 50
+    path = tmp_path / "gru.html"
+    explore(loss, path, params=model, level="ops")
+    open_page(browser, path)
+    for k in (0, 1, 2, 7, len(engine_order) // 2, len(engine_order) - 1, len(engine_order)):
+        assert call(browser, "backwardStep(arguments[0])", k) == engine_order[:k], k
+        # And the picture agrees: exactly the nodes not reached yet say so.
+        unreached = browser.execute_script(
+            "return [...document.querySelectorAll('g.node[data-unit]')]"
+            ".filter(g => [...g.querySelectorAll('text')].some(t => t.textContent === '∇ not reached'))"
+            ".map(g => +g.id.slice(1))")
+        expected = {i for i in engine_order[k:]}
+        assert set(unreached) == expected, k
+        if k == len(engine_order) // 2:
+            screenshot(browser, "explore_backward_half.png")
+    assert call(browser, "backwardStep(arguments[0])", 10 ** 6) == engine_order
+
+
+def test_search_path_and_export(browser, lstm_page):
+    path, loss, _ = lstm_page
+    open_page(browser, path)
+    records = mt.graph.walk(loss)
+    names = {id(p): name for name, p in lstm_page[2].named_parameters()}
+    found = call(browser, "search(arguments[0])", "weight_ih")
+    assert sorted(found) == sorted(r.id for r in records if "weight_ih" in names.get(id(r.tensor), ""))
+    assert len(found) == 4
+    by_scope = call(browser, "search(arguments[0])", "l1/reverse/t2")
+    assert by_scope and all(records[i].scope.startswith("lstm/l1/reverse/t2") for i in by_scope)
+    call(browser, "search(arguments[0])", "")
+    # The largest-gradient path runs along real edges from the node to the loss, and at every
+    # step takes a consumer whose gradient is at least the path's narrowest so far.
+    start = next(r.id for r in records if r.tensor is lstm_page[2].weight_hh_l0)
+    chain = call(browser, "highlightPath(arguments[0])", start)
+    assert chain[0] == start and chain[-1] == records[-1].id
+    consumers = {}
+    for r in records:
+        for i in r.inputs:
+            consumers.setdefault(i, set()).add(r.id)
+    assert all(b in consumers[a] for a, b in zip(chain, chain[1:]))
+    screenshot(browser, "explore_path.png")
+    svg = call(browser, "exportSVG()")
+    assert svg.startswith("<svg") and "http://" not in svg.replace("http://www.w3.org/", "")
+    assert 'transform="matrix' not in svg.split(">", 1)[0]
+
+
+def test_graph_without_time_steps_opens_at_ops(browser, tmp_path):
+    x = mt.tensor(np.array([[1.0, -2.0]]), requires_grad=True, name="x")
+    loss = (x.tanh() * 3.0).sum()
+    loss.backward(keep_grads=True)
+    path = tmp_path / "plain.html"
+    explore(loss, path)
+    open_page(browser, path)
+    assert sorted(call(browser, "nodes()")) == [r.id for r in mt.graph.walk(loss) if r.op != "const"
+                                                and not (r.op is None and r.name is None)]
+    assert "x" in call(browser, "select(arguments[0])", 0)

@@ -1,0 +1,224 @@
+"""What the explorer page knows about a graph: one JSON-ready dict built from a :class:`~viz.trace.Trace`.
+
+The page draws from this data alone (no Python at view time), so everything it shows is decided
+here with the static views' own functions: labels (:func:`viz.style.node_label`), fills
+(:func:`viz.style.node_fill` on one :class:`~viz.colors.ColorScale` for the whole page), the grid
+(:func:`viz.layout.slots`), the engine's backward order (:func:`microtensor.graph.backward_order`)
+and the legend (:func:`viz.style.legend_label`, laid out in the browser by Graphviz). Only what the
+page shows is stored: per node its label, colours, statistics in the labels' short notation and
+two small heat maps (arrays above :data:`HEAT_CELLS` cells per side are block-averaged).
+
+Nodes are positional lists (the page holds tens of thousands of them); :data:`NODE_FIELDS` names
+the positions.
+
+Example:
+    >>> import microtensor as mt
+    >>> from viz.trace import trace
+    >>> w = mt.tensor([[0.5, -1.0]], requires_grad=True, name="w")
+    >>> with mt.scope("rnn/l0/t0"):
+    ...     h = (w * 2.0).tanh()
+    >>> loss = h.sum()
+    >>> loss.backward(keep_grads=True)
+    >>> data = payload(trace(loss))
+    >>> [dict(zip(NODE_FIELDS, n))["label"] for n in data["nodes"]]
+    ['w\\\\n1×2', 'mul [2]\\\\n1×2', 'tanh\\\\n1×2', 'sum\\\\nscalar']
+    >>> data["order"], data["cells"][0][:3]
+    ([4, 3, 2, 0], ['rnn/l0/t0', 0, 0])
+"""
+import numpy as np
+
+import microtensor as mt
+
+from ..colors import ColorScale
+from ..layout import rows as layout_rows, slots
+from ..style import (UNREACHED_FILL, UNREACHED_FONT, const_text, family_label, grad_text, legend_label,
+                     node_fill, node_label, stats_text)
+from ..trace import short, shape_text
+from ..views import hidden_states
+
+# Position of each field in a node list.
+NODE_FIELDS = ("id", "kind", "label", "grad", "colors", "status", "name", "op", "scope", "cell",
+               "shape", "dtype", "value", "l2", "maxabs", "vheat", "gheat", "inputs", "mag")
+# Fields that are indices into data["strings"][field] (repeated strings are stored once).
+TABLE_FIELDS = ("kind", "colors", "status", "name", "op", "scope", "cell", "shape", "dtype")
+HEAT_CELLS = 16        # a heat map has at most this many rows and columns (block means beyond)
+OPEN_AT_OPS = 400      # graphs with more nodes open at the cells level (every step collapsed)
+
+# The ops view's marks (viz.views.draw_ops), as Graphviz attributes per kind.
+KIND_ATTRS = {
+    "op": {"shape": "box", "style": "rounded,filled"},
+    "root": {"shape": "doubleoctagon", "style": "filled,bold", "penwidth": "2"},
+    "root_tensor": {"shape": "box", "style": "filled,bold", "penwidth": "2"},
+    "param": {"shape": "box", "style": "filled,bold", "penwidth": "2"},
+    "detached": {"shape": "box", "style": "filled,dashed"},
+    "input": {"shape": "note", "style": "filled"},
+}
+
+
+def heat_map(array, cells=HEAT_CELLS):
+    """A small picture of an array: ``"scale:digits"``, or None for an empty or non-numeric one.
+
+    The array is viewed as 2-D (a vector is one row; leading axes are folded into rows), block
+    averaged down to at most ``cells`` × ``cells`` (the page knows the shape, so it knows the
+    grid), and each entry quantised to one hex digit, row by row: 8 is zero, 1 and f are -scale
+    and +scale (scale = largest absolute entry, in short notation), 0 marks NaN or Inf. Fifteen
+    levels are all a thumbnail can show; the exact statistics are printed beside it.
+
+    Example:
+        >>> heat_map(np.array([[-2.0, 0.0, 2.0], [1.0, 0.5, np.nan]]))
+        '2.0e+0:18fca0'
+        >>> len(heat_map(np.zeros((40, 3))))    # 16 × 3 block means
+        50
+        >>> heat_map(np.array([]))
+    """
+    a = np.asarray(array)
+    if a.size == 0 or a.dtype.kind not in "fiub":
+        return None
+    a = a.astype(np.float64).reshape(-1, a.shape[-1]) if a.ndim >= 2 else a.astype(np.float64).reshape(1, -1)
+    bad = ~np.isfinite(a)
+    summarised = a.shape[0] > cells or a.shape[1] > cells
+    if summarised:
+        a = _block_mean(np.where(bad, 0.0, a), cells)
+        bad = _block_mean(bad.astype(np.float64), cells) > 0
+    scale = float(np.max(np.abs(np.where(bad, 0.0, a)))) if a.size else 0.0
+    q = np.full(a.shape, 8.0) if scale == 0 else 8.0 + np.round(np.where(bad, 0.0, a) / scale * 7.0)
+    q[bad] = 0
+    return short(scale) + ":" + "".join("0123456789abcdef"[int(v)] for v in q.ravel())
+
+
+def _block_mean(a, cells):
+    """Means over a grid of at most ``cells`` × ``cells`` nearly equal blocks."""
+    for axis in (0, 1):
+        n = a.shape[axis]
+        if n > cells:
+            starts = np.linspace(0, n, cells + 1).astype(int)[:-1]
+            counts = np.diff(np.append(starts, n))
+            a = np.add.reduceat(a, starts, axis=axis) / (counts[:, None] if axis == 0 else counts[None, :])
+    return a
+
+
+def _table():
+    """A string table: ``intern(text) -> index`` and the list itself (None stays None)."""
+    items, index = [], {}
+
+    def intern(text):
+        if text is None:
+            return None
+        if text not in index:
+            index[text] = len(items)
+            items.append(text)
+        return index[text]
+    return intern, items
+
+
+def _contracted_edges(tr, shown):
+    """Edges between ``shown`` nodes with every other node contracted (its edges pass through).
+
+    The nodes outside the steps that many steps share or feed (a stacked output sliced again by
+    the next layer) would link every step to every step once contracted: between two rows that
+    also have same-step links, only those are kept (the real data flow), and many steps of one
+    row feeding one node (the loss on the last output) keep the edge from the row's last step
+    that got a gradient, labelled with how many it stands for. Iterative, one pass in creation
+    order. Returns ``[(src, dst, label or None)]``.
+    """
+    sources, edges = {}, {}
+    for n in tr.nodes:
+        feeders = set()
+        for i in n.inputs:
+            if tr.by_id[i].kind == "const":
+                continue
+            feeders |= {i} if i in shown else sources.get(i, set())
+        if n.id in shown:
+            for f in sorted(feeders):
+                edges.setdefault((f, n.id), f in n.inputs)   # value: a direct edge
+        else:
+            sources[n.id] = feeders
+    step = {n.id: n.step for n in tr.nodes}
+    direct = {pair for pair, is_direct in edges.items() if is_direct}
+    same_t = {(step[a].family, step[b].family) for a, b in edges
+              if step[a] and step[b] and step[a].family != step[b].family and step[a].t == step[b].t}
+    kept = [(a, b) for a, b in edges if (a, b) in direct or not (
+        step[a] and step[b] and (step[a].family, step[b].family) in same_t and step[a].t != step[b].t)]
+    fan_in = {}
+    for a, b in kept:
+        if step[a] and not step[b] and (a, b) not in direct:
+            fan_in.setdefault((b, step[a].family), []).append(a)
+    result, dropped = [], set()
+    labels = {}
+    for (b, family), feeders in fan_in.items():
+        if len(feeders) > 3:
+            live = [a for a in feeders if tr.by_id[a].status != "zero"] or feeders
+            final = (min if family.endswith("reverse") else max)(live, key=lambda a: step[a].t)
+            labels[(final, b)] = f"+ {len(feeders) - 1} other steps"
+            dropped |= {(a, b) for a in feeders if a != final}
+    for a, b in kept:
+        if (a, b) not in dropped:
+            result.append((a, b, labels.get((a, b))))
+    return result
+
+
+LEVELS = ("auto", "cells", "ops")
+
+
+def payload(tr, title=None, hidden="h", level="auto"):
+    """The page's data for a trace (see the module docstring); JSON-serialisable.
+
+    ``level`` is how the page opens: ``"cells"`` (every time step closed to one box),
+    ``"ops"`` (every op shown) or ``"auto"`` (cells above :data:`OPEN_AT_OPS` nodes).
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
+    scale = ColorScale.for_range(tr.magnitude_range)
+    tables = {field: _table() for field in TABLE_FIELDS}
+    tables["cell"] = tables["scope"]          # a step's path is a scope path: one table
+    intern = {field: table[0] for field, table in tables.items()}
+    nodes = []
+    for n in tr.nodes:
+        kind = "root_tensor" if n.kind == "root" and n.record.tensor.size != 1 else n.kind
+        has_grad = n.status != "nograd"
+        grad = n.tensor.grad if has_grad else None
+        inputs = [n.id - i for i in n.inputs if tr.by_id[i].kind != "const"]
+        nodes.append([n.id, intern["kind"](kind), node_label(n, ("shape", "name"), const_text(n, tr)),
+                      grad_text(n), intern["colors"](" ".join(node_fill(n, scale))),
+                      intern["status"](n.status), intern["name"](n.name), intern["op"](n.op),
+                      intern["scope"](n.scope), intern["cell"](n.cell),
+                      intern["shape"](shape_text(n.shape)), intern["dtype"](str(n.dtype)),
+                      stats_text(n.value_stats), short(n.grad_l2) if has_grad else None,
+                      short(n.grad_maxabs) if has_grad else None, heat_map(n.tensor.data),
+                      heat_map(grad) if grad is not None else None, inputs,
+                      float(f"{n.grad_magnitude:.4g}") if n.status == "ok" else None])
+    slot = slots(tr)
+    row_of = {family: r for r, family in enumerate(layout_rows(tr))}
+    states = hidden_states(tr, hidden) if row_of else {}
+    cells = {}
+    for n in tr.nodes:
+        if n.step is not None and n.cell not in cells:
+            state = states.get(tuple(n.step))
+            cells[n.cell] = [n.cell, slot[n.id].row, n.step.t, state.id if state is not None else None,
+                             family_label(n.step.family)]
+    ids = {n.id for n in tr.nodes}
+    outside = {n.id for n in tr.nodes if n.step is None}
+    roots_and_cuts = set(tr.roots) | {n.id for n in tr.nodes if n.kind == "detached"}
+    contracted = _contracted_edges(tr, (ids - outside) | roots_and_cuts)
+    return {
+        "title": title,
+        "norm": tr.norm,
+        "fields": NODE_FIELDS,
+        "nodes": nodes,
+        "strings": {field: table[1] for field, table in tables.items() if field != "cell"},
+        # The direct edges are in the nodes' inputs: only those through contracted nodes here.
+        "contracted": [list(e) for e in contracted if e[0] not in tr.by_id[e[1]].inputs],
+        "cuts": [[src, dst, text] for src, dst, text in tr.cuts],
+        "roots": list(tr.roots),
+        # Outside the steps: "before" them (parameters, inputs, hoisted ops) go in a band below the
+        # grid, the rest (stacked outputs, the loss) in a block to its right.
+        "before": sorted(i for i in outside if slot[i].where == "before" and i not in tr.roots),
+        "cells": sorted(cells.values(), key=lambda c: (c[1], c[2])),
+        "rows": [family_label(f) for f in layout_rows(tr)],
+        "order": mt.graph.backward_order(*[tr.by_id[i].tensor for i in tr.roots]),
+        "kinds": KIND_ATTRS,
+        "unreached": [UNREACHED_FILL, UNREACHED_FONT],
+        "legend": 'digraph legend { margin=0; label=' + legend_label(scale, tr.norm, "ops")
+                  + '; labelloc="t"; labeljust="l"; node[shape=point, style=invis]; x; }',
+        "open_at_cells": bool(cells) and (level == "cells" or level == "auto" and len(tr.nodes) > OPEN_AT_OPS),
+    }

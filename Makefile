@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= out
 
-.PHONY: demo test venv dot bench gallery golden clean
+.PHONY: demo test venv dot browser bench gallery golden clean
 
 venv: $(VENV)/.installed
 
@@ -27,12 +27,23 @@ dot:
 	         "macOS: brew install graphviz). Tests that render will skip."; \
 	  fi; }
 
+# Headless Chromium and its WebDriver run the explorer page's tests (tests/test_explore_browser.py):
+# installed like `dot` when we are root, else the tests skip and say why.
+browser:
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "Chromium or chromedriver is missing: install them (Debian/Ubuntu: sudo apt-get install" \
+	         "chromium chromium-driver). The explorer's browser tests will skip."; \
+	  fi; }
+
 demo: venv dot
 	$(PY) -m rnn demo --out $(OUT)
 
 # One BLAS thread: the tests use small matrices, where extra threads only fight over the cores
 # (and results no longer depend on how many cores the machine has).
-test: venv dot
+test: venv dot browser
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 HYPOTHESIS_PROFILE=ci $(PY) -m pytest
 
 bench: venv

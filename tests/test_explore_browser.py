@@ -14,13 +14,14 @@ import pytest
 
 import microtensor as mt
 from viz.demo import unrolled
-from viz.explore import explore
+from viz import explore
 from viz.style import stats_text
 from viz.trace import magnitude, short
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[dev])")
+webdriver = pytest.importorskip("selenium.webdriver",
+                                reason="selenium is not installed (pip install -e .[dev])")
 if not (CHROMIUM and DRIVER):
     pytest.skip("Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)",
                 allow_module_level=True)

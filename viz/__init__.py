@@ -4,6 +4,7 @@
   ``"rolled"``), coloured by log gradient magnitude; :func:`render` it to SVG/PNG/PDF/DOT.
 - :func:`plot_gradient_flow` ``||dL/dh_t||`` against t for several models (matplotlib).
 - :func:`animate_backward` frames (PNG), an animated GIF and an HTML page of the backward pass.
+- :func:`explore` one self-contained interactive page (and inline notebook view) of the graph.
 - ``python -m viz --cell lstm --steps 4 --out lstm.svg`` from the command line.
 
 Example:
@@ -20,7 +21,9 @@ from .dot import GraphTooLargeWarning, NodeBudgetError, draw
 from .render import DotNotFoundError, dot_available, render
 from .flow import plot_gradient_flow
 from .animate import animate_backward
+from .explorer import Explorer, explore
 
 __all__ = ["draw", "render", "trace", "plot_gradient_flow", "animate_backward", "Trace",
            "TracedNode", "ColorScale", "NodeBudgetError", "GraphTooLargeWarning",
-           "DotNotFoundError", "FreedGraphWarning", "dot_available", "magnitude", "short"]
+           "DotNotFoundError", "FreedGraphWarning", "dot_available", "magnitude", "short", "explore",
+           "Explorer"]

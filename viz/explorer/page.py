@@ -1,4 +1,4 @@
-"""The explorer page: the graph's data (:mod:`viz.explore.payload`) poured into one HTML file.
+"""The explorer page: the graph's data (:mod:`viz.explorer.payload`) poured into one HTML file.
 
 Scripts, styles and data are inline, so the page needs no network when it is opened (a lecture
 hall's projector has none): Graphviz compiled to WebAssembly (``@viz-js/viz``) lays out the steps
@@ -83,7 +83,7 @@ def explore(root, path=None, *, params=None, level="auto", norm="l2", title=None
         params: a Module or ``{name: tensor}`` naming the parameters (``weight_hh_l0``).
         level: how the page opens: ``"cells"`` (one box per cell and step, nodes outside the
             steps hidden), ``"ops"`` (everything) or ``"auto"`` (cells for graphs of more than
-            ``viz.explore.payload.OPEN_AT_OPS`` nodes).
+            ``viz.explorer.payload.OPEN_AT_OPS`` nodes).
         norm: ``"l2"`` or ``"maxabs"``: how a gradient array becomes the one magnitude coloured.
         title: shown above the graph.
         hidden: the name of a step's hidden state (a closed step's box shows its gradient).

@@ -1,4 +1,4 @@
-// microtensor explorer: draws the graph data that viz/explore/payload.py wrote into this page.
+// microtensor explorer: draws the graph data that viz/explorer/payload.py wrote into this page.
 //
 // Layout: the textbook grid of an unrolled network (one column per time step, one row per layer
 // and direction, layer 0 at the bottom). A closed step is one box coloured by its hidden state's

@@ -28,6 +28,7 @@ Example:
 import numpy as np
 
 import microtensor as mt
+from rnn.conventions import REVERSE
 
 from ..colors import ColorScale
 from ..layout import rows as layout_rows, slots
@@ -148,7 +149,7 @@ def _contracted_edges(tr, shown):
     for (b, family), feeders in fan_in.items():
         if len(feeders) > 3:
             live = [a for a in feeders if tr.by_id[a].status != "zero"] or feeders
-            final = (min if family.endswith("reverse") else max)(live, key=lambda a: step[a].t)
+            final = (min if family.split("/")[-1] == REVERSE else max)(live, key=lambda a: step[a].t)
             labels[(final, b)] = f"+ {len(feeders) - 1} other steps"
             dropped |= {(a, b) for a in feeders if a != final}
     for a, b in kept:
@@ -220,5 +221,6 @@ def payload(tr, title=None, hidden="h", level="auto"):
         "unreached": [UNREACHED_FILL, UNREACHED_FONT],
         "legend": 'digraph legend { margin=0; label=' + legend_label(scale, tr.norm, "ops")
                   + '; labelloc="t"; labeljust="l"; node[shape=point, style=invis]; x; }',
-        "open_at_cells": bool(cells) and (level == "cells" or level == "auto" and len(tr.nodes) > OPEN_AT_OPS),
+        "open_at_cells": bool(cells) and (level == "cells"
+                                          or level == "auto" and len(tr.nodes) > OPEN_AT_OPS),
     }

@@ -5,59 +5,27 @@ Skips (with the reason) only where Chromium, its driver or Selenium is missing; 
 """
 import json
 import os
-import shutil
-import tempfile
-import time
 
 import numpy as np
 import pytest
 
 import microtensor as mt
-from viz.demo import unrolled
 from viz import explore
+from viz.demo import unrolled
+from viz.explorer.browser import chromium, executables, open_page
 from viz.style import stats_text
 from viz.trace import magnitude, short
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-webdriver = pytest.importorskip("selenium.webdriver",
-                                reason="selenium is not installed (pip install -e .[dev])")
-if not (CHROMIUM and DRIVER):
+pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[dev])")
+if not all(executables()):
     pytest.skip("Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)",
                 allow_module_level=True)
-
-# Without these Chromium, running as root in a container, tries the network and fails noisily.
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1400,900")
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-    options = Options()
-    for flag in FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="explore-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.binary_location = CHROMIUM
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(DRIVER))
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
-
-
-def open_page(driver, path):
-    driver.get("file://" + os.path.abspath(path))
-    deadline = time.time() + 60
-    while not driver.execute_script("return window.microtensorExplorerReady === true"):
-        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-        assert not errors, errors
-        assert time.time() < deadline, "the page never became ready"
-        time.sleep(0.05)
-    return driver
+    with chromium() as driver:
+        yield driver
 
 
 def call(driver, js, *args):
@@ -101,6 +69,8 @@ def test_expanding_a_step_shows_its_ops_and_collapsing_restores(browser, lstm_pa
     assert "lstm/l0/t3" not in opened
     trace_ids = {n[0] for n in json.loads(_data(browser))["nodes"] if _cell(browser, n) == "lstm/l0/t3"}
     assert trace_ids <= set(opened)       # every op of the step is shown
+    gate = next(r.id for r in mt.graph.walk(lstm_page[1]) if r.scope == "lstm/l0/t3" and r.name == "f")
+    assert "f" in call(browser, "select(arguments[0])", gate)
     screenshot(browser, "explore_step_open.png")
     assert sorted(map(str, call(browser, "collapse(arguments[0])", "lstm/l0/t3"))) == sorted(map(str, closed))
     # A layer expands all its steps (both directions under "lstm/l1").

@@ -185,8 +185,22 @@
     return t;
   }
 
-  function render() {
-    const keepView = panZoom ? { zoom: panZoom.getZoom(), pan: panZoom.getPan() } : null;
+  function cellBox(path) {           // where a step is drawn now, closed or open
+    if (!placed) return null;
+    if (placed.has("c:" + path)) return placed.get("c:" + path);
+    const ids = [...placed.keys()].filter((u) => u[0] === "n" && cellOf.get(+u.slice(2)) === path);
+    if (!ids.length) return null;
+    const boxes = ids.map((u) => placed.get(u));
+    return { x: Math.min(...boxes.map((b) => b.x)), y: Math.min(...boxes.map((b) => b.y)) };
+  }
+  function render(focus) {
+    // Keep the reader's zoom, and keep the step they opened or closed (``focus``) where it was
+    // on the screen, however much the grid around it grows or shrinks.
+    let keepView = null;
+    if (panZoom) {
+      const before = focus ? cellBox(focus) : null;
+      keepView = { real: panZoom.getSizes().realZoom, pan: panZoom.getPan(), before };
+    }
     if (panZoom) { panZoom.destroy(); panZoom = null; }
     root.innerHTML = "";
     el("defs", {}, root).innerHTML = '<marker id="mt-arrow" viewBox="0 0 10 10" refX="9" refY="5" '
@@ -258,7 +272,13 @@
     root.setAttribute("data-height", Math.ceil(extent.h + MARGIN));
     panZoom = svgPanZoom(root, { viewportSelector: ".svg-pan-zoom_viewport", zoomScaleSensitivity: 0.3,
       minZoom: 0.02, maxZoom: 20, dblClickZoomEnabled: false, fit: !keepView, center: !keepView });
-    if (keepView) { panZoom.zoom(keepView.zoom); panZoom.pan(keepView.pan); } else openingView();
+    if (keepView) {
+      panZoom.zoom(keepView.real / panZoom.getSizes().realZoom * panZoom.getZoom());
+      const after = focus ? cellBox(focus) : null, real = panZoom.getSizes().realZoom;
+      const s = keepView.before && after ? keepView : null;
+      if (s) panZoom.pan({ x: s.pan.x + (s.before.x - after.x) * real, y: s.pan.y + (s.before.y - after.y) * real });
+      else panZoom.pan(keepView.pan);
+    } else openingView();
   }
   function openingView() {
     // A long unroll fitted to the window is unreadable: show the last steps (where the loss is)
@@ -333,10 +353,13 @@
         const x1 = pcx + dir * p.w / 2, x2 = qcx - dir * q.w / 2, bend = Math.max(12, Math.abs(x2 - x1) / 2);
         d = "M" + x1 + "," + pcy + " C" + (x1 + dir * bend) + "," + pcy + " " + (x2 - dir * bend) + "," + qcy + " " + x2 + "," + qcy;
       } else if (Math.abs(qcy - pcy) > 1.5 * (p.h + GAP) && Math.abs(qcx - pcx) < GAP) {
-        // Up (or down) past another row of the same column: round its left side, in the gap
-        // between the columns, instead of through the boxes in between.
-        const side = Math.min(p.x, q.x) - GAP / 2;
-        d = "M" + p.x + "," + pcy + " C" + side + "," + pcy + " " + side + "," + qcy + " " + q.x + "," + qcy;
+        // Past another row of the same column: out of the source's side into the gap between
+        // the columns, along it, and into the target's bottom (or top) edge, so that it neither
+        // crosses the boxes in between nor looks like a recurrence arriving from the side.
+        const side = Math.min(p.x, q.x) - GAP / 3, up = qcy < pcy;
+        const edgeY = up ? q.y + q.h : q.y, enter = q.x + 10;
+        d = "M" + p.x + "," + pcy + " H" + side + " V" + (edgeY + (up ? 12 : -12))
+          + " L" + enter + "," + (edgeY + (up ? 6 : -6)) + " V" + edgeY;
       } else {
         const dir = qcy > pcy ? 1 : -1;
         const y1 = pcy + dir * p.h / 2, y2 = qcy - dir * q.h / 2, bend = Math.max(12, Math.abs(y2 - y1) / 2);
@@ -375,8 +398,9 @@
       g.classList.toggle("mt-selected", selected !== null && unitOf(selected) === u);
       g.classList.toggle("mt-onpath", ids ? onPath.has(ids[0]) : anyIn(u, onPath));
     }
+    const pathPairs = unitsOnPath();
     for (const p of root.querySelectorAll("path[data-from]")) {
-      p.classList.toggle("mt-onpath", onPath.size > 0 && unitsOnPath().has(p.getAttribute("data-from") + ">" + p.getAttribute("data-to")));
+      p.classList.toggle("mt-onpath", pathPairs.has(p.getAttribute("data-from") + ">" + p.getAttribute("data-to")));
     }
     for (const g of root.querySelectorAll("g.edge")) {
       const m = /^e(\d+)_(\d+)$/.exec(g.id);
@@ -408,11 +432,15 @@
     while (pathNext.has(path[path.length - 1])) path.push(pathNext.get(path[path.length - 1]));
     return path;
   }
-  function unitsOnPath() {
+  let pathList = [];
+  function unitsOnPath() {            // consecutive drawn units along the path (hidden ones skipped)
     const pairs = new Set();
-    for (const id of onPath) {
-      const next = pathNext.get(id);
-      if (next !== undefined && onPath.has(next)) pairs.add(unitOf(id) + ">" + unitOf(next));
+    let last = null;
+    for (const id of pathList) {
+      const u = unitOf(id);
+      if (u === null || u === last) continue;
+      if (last !== null) pairs.add(last + ">" + u);
+      last = u;
     }
     return pairs;
   }
@@ -509,8 +537,18 @@
   const api = {
     ready: null,
     nodes: visible,
-    expand(scope) { cellsUnder(scope).forEach((c) => collapsed.delete(c)); render(); return visible(); },
-    collapse(scope) { cellsUnder(scope).forEach((c) => collapsed.add(c)); render(); return visible(); },
+    expand(scope) {
+      const hit = cellsUnder(scope);
+      hit.forEach((c) => collapsed.delete(c));
+      render(hit.length === 1 ? hit[0] : null);
+      return visible();
+    },
+    collapse(scope) {
+      const hit = cellsUnder(scope);
+      hit.forEach((c) => collapsed.add(c));
+      render(hit.length === 1 ? hit[0] : null);
+      return visible();
+    },
     showOutside(flag) {
       outsideShown = !!flag || cells.size === 0;
       document.getElementById("mt-outside").checked = outsideShown;
@@ -551,9 +589,10 @@
     },
     highlightPath(id) {
       if (!nodes.has(id)) throw new Error("no node with id " + id);
-      onPath = new Set(pathTo(id));
+      pathList = pathTo(id);
+      onPath = new Set(pathList);
       paint();
-      return pathTo(id);
+      return pathList.slice();
     },
     fit() { panZoom.resize(); panZoom.fit(); panZoom.center(); return panZoom.getSizes().realZoom; },
     exportSVG() {

@@ -19,7 +19,8 @@ import html
 import json
 import os
 
-from ..render import atomic_write
+import microtensor as mt
+
 from ..trace import trace as make_trace
 from .payload import payload
 
@@ -110,5 +111,5 @@ def explore(root, path=None, *, params=None, level="auto", norm="l2", title=None
                 + text.replace("</", "<\\/") + "</script>")
     page = page.replace("{{scripts}}", data_tag + "\n" + scripts, 1)
     if path is not None:
-        atomic_write(path, page)
+        mt.atomic_write(path, page, make_dirs=True)
     return Explorer(page, None if path is None else os.fspath(path), height)

@@ -1,0 +1,107 @@
+"""Opening explorer pages in headless Chromium (Selenium): for the tests and for measuring.
+
+``python -m viz.explorer.browser`` writes the page of a 2-layer bidirectional LSTM over 200 steps
+and prints its size and the time it takes to open (from navigation start to the page's first
+drawing being ready, ``window.microtensorExplorer.loadedAt``), over a few runs.
+
+Example:
+    >>> FLAGS[:2]
+    ('--headless', '--no-sandbox')
+"""
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+
+# Without these Chromium, running as root in a container, tries the network and fails noisily.
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--window-size=1400,900")
+
+
+def executables():
+    """``(chromium, chromedriver)`` paths, or None for each one that is not installed.
+
+    Example:
+        >>> len(executables())
+        2
+    """
+    return (shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver"))
+
+
+@contextmanager
+def chromium():
+    """A Selenium driver of headless Chromium with a fresh profile, quit and removed afterwards."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    binary, driver_path = executables()
+    if not (binary and driver_path):
+        raise RuntimeError("Chromium and chromedriver are needed: apt-get install chromium chromium-driver")
+    options = Options()
+    for flag in FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="explore-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.binary_location = binary
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(driver_path))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def open_page(driver, path, timeout=60):
+    """Load an explorer page and wait until it has drawn; returns its open time in milliseconds.
+
+    Raises AssertionError with the console's messages if the page logs an error first.
+    """
+    driver.get("file://" + os.path.abspath(os.fspath(path)))
+    deadline = time.time() + timeout
+    while not driver.execute_script("return window.microtensorExplorerReady === true"):
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+        assert time.time() < deadline, f"{path} did not finish drawing within {timeout} s"
+        time.sleep(0.02)
+    return driver.execute_script("return window.microtensorExplorer.loadedAt")
+
+
+def main(argv=None):
+    """Measure the page of a long unroll: its size in MB and its open times in seconds."""
+    parser = argparse.ArgumentParser(
+        prog="python -m viz.explorer.browser",
+        description="Size and open time of an explorer page of an unrolled bidirectional LSTM.")
+    parser.add_argument("--steps", type=int, default=200, help="time steps (default: 200)")
+    parser.add_argument("--layers", type=int, default=2, help="layers (default: 2)")
+    parser.add_argument("--hidden", type=int, default=3, help="hidden size (default: 3)")
+    parser.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
+    parser.add_argument("--runs", type=int, default=5, help="page loads to time (default: 5)")
+    parser.add_argument("--out", default=None, help="where to write the page (default: a temporary file)")
+    args = parser.parse_args(argv)
+    from ..demo import unrolled
+    from .page import explore
+    loss, model = unrolled("lstm", steps=args.steps, layers=args.layers, bidirectional=True,
+                           hidden=args.hidden, batch=args.batch)
+    path = args.out or os.path.join(tempfile.mkdtemp(), "explore.html")
+    started = time.perf_counter()
+    explore(loss, path, params=model)
+    written = time.perf_counter() - started
+    print(f"{args.layers}-layer bidirectional LSTM, {args.steps} steps, H={args.hidden}, B={args.batch}: "
+          f"{os.path.getsize(path) / 1e6:.2f} MB ({os.path.getsize(path)} bytes), written in {written:.1f} s")
+    with chromium() as driver:
+        times = [open_page(driver, path) / 1000 for _ in range(args.runs)]
+    median = sorted(times)[len(times) // 2]
+    print("open times (s): " + ", ".join(f"{t:.2f}" for t in times) + f"; median {median:.2f}")
+    if hasattr(os, "getloadavg"):
+        print("load average while measuring: " + " ".join(f"{v:.1f}" for v in os.getloadavg())
+              + f" on {os.cpu_count()} cores")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -117,3 +117,14 @@ def test_bad_arguments_are_named(lstm):
         viz.explore(lstm[0], norm="l3")
     with pytest.raises(TypeError, match="Tensor"):
         viz.explore("loss")
+
+
+def test_command_line_writes_the_page(tmp_path, capsys):
+    from viz.cli import main
+    out = tmp_path / "graph.html"
+    assert main(["--cell", "gru", "--steps", "3", "--layers", "2", "--bidirectional", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out} (explorer page)"
+    assert 'id="microtensor-data"' in out.read_text(encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "g.html"), "--flow", str(tmp_path / "f.png")])
+    assert exit_info.value.code == 2 and "--flow goes with a picture" in capsys.readouterr().err

@@ -21,7 +21,10 @@ import warnings
 
 from .demo import CELLS, LOSSES, unrolled
 from .dot import DEFAULT_MAX_NODES, VIEWS, SHOW, GraphTooLargeWarning, NodeBudgetError, draw
+from .explorer import explore
 from .render import FORMATS, DotNotFoundError, render
+
+PAGES = ("html",)    # --out graph.html writes the interactive page (viz.explore), not a picture
 
 
 def _positive(text):
@@ -81,8 +84,8 @@ def build_parser():
                    help="also write the gradient-flow plot ||dL/dh_t|| vs t (.png/.svg/.pdf; "
                         "needs matplotlib)")
     p.add_argument("--out", default="graph.svg",
-                   help=f"output file; suffix one of {', '.join('.' + f for f in FORMATS)} "
-                        f"(default: graph.svg)")
+                   help=f"output file; suffix one of {', '.join('.' + f for f in FORMATS + PAGES)} "
+                        f"(.html: the interactive explorer page, see viz.explore) (default: graph.svg)")
     return p
 
 
@@ -103,8 +106,11 @@ def main(argv=None):
     if bad:
         parser.error(f"--show entries must be among {', '.join(SHOW)}; got {', '.join(bad)}")
     suffix = os.path.splitext(args.out)[1].lower().lstrip(".")
-    if suffix not in FORMATS:
-        parser.error(f"--out must end in one of {', '.join('.' + f for f in FORMATS)}, got {args.out!r}")
+    if suffix not in FORMATS + PAGES:
+        parser.error(f"--out must end in one of {', '.join('.' + f for f in FORMATS + PAGES)}, "
+                     f"got {args.out!r}")
+    if suffix in PAGES and args.flow:
+        parser.error("--flow goes with a picture: leave it out for an explorer page (--out *.html)")
     if args.lengths is not None and len(args.lengths) != args.batch:
         parser.error(f"--lengths needs one length per batch entry ({args.batch}), got {args.lengths}")
     try:
@@ -114,6 +120,10 @@ def main(argv=None):
                                dtype=args.dtype, lengths=args.lengths)
     except ValueError as error:
         parser.error(str(error))
+    if suffix in PAGES:
+        explore(loss, args.out, params=model, norm=args.norm, title=args.title)
+        print(f"wrote {args.out} (explorer page)")
+        return 0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", GraphTooLargeWarning)
         try:

@@ -128,3 +128,12 @@ def test_command_line_writes_the_page(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--out", str(tmp_path / "g.html"), "--flow", str(tmp_path / "f.png")])
     assert exit_info.value.code == 2 and "--flow goes with a picture" in capsys.readouterr().err
+
+
+def test_a_graph_without_gradients_warns_and_has_nothing_to_replay():
+    from viz.explorer import NoGradientsWarning
+    x = mt.tensor([1.0, 2.0], requires_grad=True, name="x")
+    loss = (x * x).sum()
+    with pytest.warns(NoGradientsWarning, match=r"call loss.backward\(keep_grads=True\)"):
+        page = viz.explore(loss)
+    assert page_data(page)["order"] == []

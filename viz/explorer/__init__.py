@@ -6,5 +6,6 @@
 - ``explorer.js``: the page itself; its API ``window.microtensorExplorer`` is in docs/viz.md.
 """
 from .page import Explorer, explore
+from .payload import NoGradientsWarning
 
-__all__ = ["explore", "Explorer"]
+__all__ = ["explore", "Explorer", "NoGradientsWarning"]

@@ -25,6 +25,8 @@ Example:
     >>> data["order"], data["cells"][0][:3]
     ([4, 3, 2, 0], ['rnn/l0/t0', 0, 0])
 """
+import warnings
+
 import numpy as np
 
 import microtensor as mt
@@ -161,6 +163,22 @@ def _contracted_edges(tr, shown):
 LEVELS = ("auto", "cells", "ops")
 
 
+class NoGradientsWarning(UserWarning):
+    """The graph given to :func:`viz.explore` has no gradients: backward was never called on it.
+
+    Example:
+        >>> import warnings
+        >>> import microtensor as mt
+        >>> from viz.trace import trace
+        >>> loss = (mt.ones(2, requires_grad=True) * 2.0).sum()
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     data = payload(trace(loss))
+        >>> caught[0].category.__name__, data["order"]
+        ('NoGradientsWarning', [])
+    """
+
+
 def payload(tr, title=None, hidden="h", level="auto"):
     """The page's data for a trace (see the module docstring); JSON-serialisable.
 
@@ -169,6 +187,11 @@ def payload(tr, title=None, hidden="h", level="auto"):
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
+    reached = any(n.status != "nograd" for n in tr.nodes)
+    if not reached:
+        warnings.warn("no node of this graph has a gradient, so the page can only show values: call "
+                      "loss.backward(keep_grads=True) before viz.explore to see every gradient",
+                      NoGradientsWarning, stacklevel=3)
     scale = ColorScale.for_range(tr.magnitude_range)
     tables = {field: _table() for field in TABLE_FIELDS}
     tables["cell"] = tables["scope"]          # a step's path is a scope path: one table
@@ -216,7 +239,8 @@ def payload(tr, title=None, hidden="h", level="auto"):
         "before": sorted(i for i in outside if slot[i].where == "before" and i not in tr.roots),
         "cells": sorted(cells.values(), key=lambda c: (c[1], c[2])),
         "rows": [family_label(f) for f in layout_rows(tr)],
-        "order": mt.graph.backward_order(*[tr.by_id[i].tensor for i in tr.roots]),
+        # Without gradients the backward pass has not happened: nothing to replay.
+        "order": mt.graph.backward_order(*[tr.by_id[i].tensor for i in tr.roots]) if reached else [],
         "kinds": KIND_ATTRS,
         "unreached": [UNREACHED_FILL, UNREACHED_FONT],
         "legend": 'digraph legend { margin=0; label=' + legend_label(scale, tr.norm, "ops")

@@ -83,7 +83,7 @@ def test_long_unrolls_open_at_cells_and_small_graphs_at_ops(lstm):
     small, _ = unrolled("lstm", steps=4)
     assert payload(trace(small))["open_at_cells"] is False
     assert payload(trace(small), level="cells")["open_at_cells"] is True
-    long, _ = unrolled("rnn", steps=60, hidden=2)
+    long, _ = unrolled("rnn", steps=120, hidden=2)
     assert payload(trace(long))["open_at_cells"] is True
     with pytest.raises(ValueError, match="level must be one of"):
         payload(trace(long), level="steps")

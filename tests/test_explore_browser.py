@@ -3,8 +3,11 @@
 Skips (with the reason) only where Chromium, its driver or Selenium is missing; CI installs them
 (.ci/run). Screenshots of what the tests looked at go to ``$MICROTENSOR_SCREENSHOTS`` if set.
 """
+import base64
 import json
 import os
+import re
+import struct
 
 import numpy as np
 import pytest
@@ -164,6 +167,15 @@ def test_search_path_and_export(browser, lstm_page):
     svg = call(browser, "exportSVG()")
     assert svg.startswith("<svg") and "http://" not in svg.replace("http://www.w3.org/", "")
     assert 'transform="matrix' not in svg.split(">", 1)[0]
+    # The PNG is the same drawing rasterised: a real PNG, as large as the SVG says, at 2x.
+    url = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "window.microtensorExplorer.exportPNG().then(done, (e) => done('error: ' + e.message));")
+    assert url.startswith("data:image/png;base64,"), url[:80]
+    png = base64.b64decode(url.split(",", 1)[1])
+    width, height = struct.unpack(">II", png[16:24])
+    svg_width = int(re.search(r'<svg[^>]* width="(\d+)"', svg).group(1))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and width == 2 * svg_width and height > 100
 
 
 def test_graph_without_time_steps_opens_at_ops(browser, tmp_path):
@@ -173,6 +185,6 @@ def test_graph_without_time_steps_opens_at_ops(browser, tmp_path):
     path = tmp_path / "plain.html"
     explore(loss, path)
     open_page(browser, path)
-    assert sorted(call(browser, "nodes()")) == [r.id for r in mt.graph.walk(loss) if r.op != "const"
-                                                and not (r.op is None and r.name is None)]
+    # x, tanh, mul (its constant 3.0 folded into the label, as in the static views) and sum.
+    assert sorted(call(browser, "nodes()")) == [r.id for r in mt.graph.walk(loss) if r.op or r.name]
     assert "x" in call(browser, "select(arguments[0])", 0)

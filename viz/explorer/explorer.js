@@ -595,6 +595,25 @@
       return pathList.slice();
     },
     fit() { panZoom.resize(); panZoom.fit(); panZoom.center(); return panZoom.getSizes().realZoom; },
+    exportPNG(scale) {               // a Promise of the drawing as a PNG data URL, at 2x by default
+      const factor = scale || 2;
+      return new Promise((resolve, reject) => {
+        const image = new Image();
+        image.onload = () => {
+          const canvas = document.createElement("canvas");
+          canvas.width = Math.ceil(image.width * factor);
+          canvas.height = Math.ceil(image.height * factor);
+          const ctx = canvas.getContext("2d");
+          ctx.fillStyle = "white";
+          ctx.fillRect(0, 0, canvas.width, canvas.height);
+          ctx.scale(factor, factor);
+          ctx.drawImage(image, 0, 0);
+          resolve(canvas.toDataURL("image/png"));
+        };
+        image.onerror = () => reject(new Error("the drawing could not be rasterised to PNG"));
+        image.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(api.exportSVG());
+      });
+    },
     exportSVG() {
       const copy = root.cloneNode(true);
       const vp = copy.querySelector(".svg-pan-zoom_viewport");
@@ -663,18 +682,8 @@
   }
   document.getElementById("mt-svg").addEventListener("click", () =>
     download("microtensor.svg", new Blob([api.exportSVG()], { type: "image/svg+xml" })));
-  document.getElementById("mt-png").addEventListener("click", () => {
-    const image = new Image();
-    image.onload = () => {
-      const canvas = document.createElement("canvas");
-      canvas.width = image.width * 2; canvas.height = image.height * 2;
-      const ctx = canvas.getContext("2d");
-      ctx.scale(2, 2);
-      ctx.drawImage(image, 0, 0);
-      canvas.toBlob((blob) => download("microtensor.png", blob), "image/png");
-    };
-    image.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(api.exportSVG());
-  });
+  document.getElementById("mt-png").addEventListener("click", () =>
+    api.exportPNG().then((url) => fetch(url)).then((r) => r.blob()).then((blob) => download("microtensor.png", blob)));
 
   timings.built = performance.now();
   api.timings = timings;

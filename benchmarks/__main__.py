@@ -201,6 +201,19 @@ def scaling_section(rows, with_targets=True):
                      f"{r['held_bytes'] / 2**20:.1f} | {r['held_ratio']:.2f} | "
                      f"{r['forward_peak_ratio']:.2f} | {r['peak_ratio']:.2f} | {kept} |")
     names = list(dict.fromkeys(r["name"] for r in rows))
+    at_target = [r for r in rows if r["steps"] == scaling.MEMORY_TARGET_STEPS and r.get("graph")]
+    if at_target:
+        lines += ["", f"What the graph holds after the forward at T = {scaling.MEMORY_TARGET_STEPS:,} "
+                  "(arrays counted once, views with their base): arrays some backward saved, arrays "
+                  "no backward saved (alive only because a node holds its input tensors), and the rest "
+                  "of the held bytes per node (Python objects: tensors, nodes, contexts, tuples, array "
+                  "headers):", "", "| implementation | nodes | saved by a backward MiB | "
+                  "held only as node inputs MiB | other bytes / node |", "|---|---:|---:|---:|---:|"]
+        for r in at_target:
+            g = r["graph"]
+            other = (r["held_bytes"] - g["saved_bytes"] - g["unsaved_bytes"]) / max(g["nodes"], 1)
+            lines.append(f"| {r['name']} | {g['nodes']:,} | {g['saved_bytes'] / 2**20:.1f} | "
+                         f"{g['unsaved_bytes'] / 2**20:.1f} | {other:,.0f} |")
     at_steps = f"{scaling.MEMORY_TARGET_STEPS:,}"
     lines += ["", "Growth exponents k (quantity ~ T^k fitted over all T; 1 = linear, 2 = quadratic) and "
               f"the memory targets (forward peak of a {at_steps}-step unroll / yardstick):",

@@ -11,8 +11,10 @@ depend on the state is done once per sequence:
   that projection (:func:`rnn_update`, :func:`lstm_update`, :func:`gru_update`).
 
 ``lstm_step(x, ...)`` is exactly ``lstm_update(project_input(x, W_ih, b_ih), state, W_hh.T,
-b_hh)``, so a cell and a layer compute the same numbers. Gate order and formulas are PyTorch's
-(LSTM i, f, g, o; GRU r, z, n with ``n = tanh(x_n + r * (W_hn h + b_hn))``). Every intermediate
+b_hh)``, so a cell and a layer compute the same formula (for RNN and LSTM the layers also add
+``b_hh`` to the projection once, :func:`hoisted`: the same sum, up to rounding). Gate order
+and formulas are PyTorch's (LSTM i, f, g, o; GRU r, z, n with ``n = tanh(x_n + r * (W_hn h +
+b_hn))``). Every intermediate
 a learner looks for is a named node: LSTM ``gates``, the pieces ``i_pre f_pre g_pre o_pre``, the
 gates ``i f g o``, ``f*c``, ``i*g``, ``c``, ``tanh(c)``, ``h``; GRU ``r_x z_x n_x`` (the input's
 part of each gate), ``r_h z_h n_h`` (the state's part), ``r z``, ``r*n_h``, ``n``, ``1-z``,

@@ -69,7 +69,7 @@ def test_colour_scale_is_monotone_in_lightness():
     values = np.logspace(-6, 0.4, 30)
     lum = [colors.luminance(scale.color(v)) for v in values]
     assert all(b > a for a, b in zip(lum, lum[1:]))
-    assert (scale.low_exp, scale.high_exp) == (-6, 1)
+    assert (scale.low, scale.high) == (1e-6, 10.0)
     with pytest.raises(ValueError):
         colors.ColorScale(0.0, 1.0)
 
@@ -266,7 +266,7 @@ def test_detach_of_a_freed_tensor_says_so():
 def test_masked_steps_are_greyed_in_ops_and_cells_views():
     loss, model = unrolled("lstm", steps=4, hidden=2, batch=1, lengths=[2], loss="all")
     src = viz.draw(loss, params=model).source
-    masked = re.findall(r'step_lstm_l0_t(\d) \[label="t = \d · masked \(padding\)"[^]]*'
+    masked = re.findall(r'step_lstm_l0_t(\d) \[label="t = \d · padding"[^]]*'
                         r'fillcolor="(#[0-9a-f]+)"', src)
     assert sorted(int(t) for t, _ in masked) == [2, 3]
     assert {c for _, c in masked} == {colors.MASKED_FILL}
@@ -417,3 +417,57 @@ def test_no_masked_mark_without_lengths_even_where_the_gradient_is_zero():
     assert any(n.status == "zero" for n in states.values())      # the reverse direction's early steps
     for view in ("ops", "cells"):
         assert "masked" not in viz.draw(loss, view=view, params=model).source
+
+
+def test_colour_scale_spans_a_narrow_range_and_equal_values_share_a_colour():
+    narrow = colors.ColorScale(1.0, 1.1)
+    assert narrow.position(1.0) == 0 and narrow.position(1.1) == 1       # the whole bar is used
+    assert colors.luminance(narrow.color(1.1)) - colors.luminance(narrow.color(1.0)) > 0.5
+    assert narrow.ticks(3) == [1.0, 1.05, 1.1]
+    wide = colors.ColorScale(1e-40, 10.0)
+    assert wide.position(1e-40) == 0 and wide.position(10.0) == 1 and len(wide.ticks(13)) <= 14
+    assert colors.ColorScale(2.0, 2.0).color(2.0) == colors.interpolate(0.5)
+    # In a drawing: hidden-state gradients of 1.1 and a loss gradient of 1.0 get different fills,
+    # equal magnitudes equal ones, and the legend's ticks span the range.
+    loss, model = unrolled("lstm", steps=6, hidden=3, lengths=[4], loss="all")
+    g = viz.draw(loss, view="cells")
+    tr = g.microtensor_trace
+    fills = {}
+    for (family, t), node in hidden_states(tr, "h").items():
+        if node.status == "ok":
+            fills.setdefault(short(node.grad_magnitude), set()).add(fill_of(g.source, f"c_lstm_l0_t{t}"))
+    assert all(len(f) == 1 for f in fills.values())
+    root = tr.by_id[tr.roots[0]]
+    assert short(root.grad_magnitude) not in fills          # the loss's 1.0 against the 1.1s
+    assert fill_of(g.source, f"n{root.id}") not in {f for fs in fills.values() for f in fs}
+
+
+def test_one_line_style_means_one_thing_and_the_legend_explains_only_what_is_drawn():
+    loss, model = unrolled("lstm", steps=6, hidden=3, lengths=[4], loss="all")
+    for view in ("ops", "cells"):
+        src = viz.draw(loss, view=view, params=model).source
+        assert "dashed" not in src                     # no detach(): no dashed line or box
+        assert "detach" not in src and "NaN or Inf" not in src
+    cells = viz.draw(loss, view="cells").source
+    assert "masked: padding under lengths" in cells
+    h = mt.tensor([[0.5]], requires_grad=True)
+    with mt.scope("rnn/l0/t0"):
+        h = h.tanh()
+    h = h.detach()
+    with mt.scope("rnn/l0/t1"):
+        h = (h * mt.tensor([[2.0]], requires_grad=True)).tanh()
+    cut = h.sum()
+    cut.backward(keep_grads=True)
+    src = viz.draw(cut).source
+    assert "dashed" in src and "dashed = cut by detach()" in src
+
+
+def test_drawing_before_backward_warns_what_to_call():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    loss = (x * 3.0).sum()
+    with pytest.warns(viz.NoGradientWarning, match=r"backward\(keep_grads=True\)"):
+        viz.draw(loss)
+    loss.backward(keep_grads=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        viz.draw(loss)

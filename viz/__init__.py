@@ -15,7 +15,8 @@ Example:
     >>> viz.draw(loss).microtensor_view
     'ops'
 """
-from .trace import FreedGraphWarning, Trace, TracedNode, magnitude, short, trace
+from .trace import (FreedGraphWarning, NoGradientWarning, Trace, TracedNode, magnitude, short,
+                    trace)
 from .colors import ColorScale
 from .dot import GraphTooLargeWarning, NodeBudgetError, draw
 from .render import DotNotFoundError, dot_available, render
@@ -25,5 +26,5 @@ from .explorer import Explorer, explore
 
 __all__ = ["draw", "render", "trace", "plot_gradient_flow", "animate_backward", "Trace",
            "TracedNode", "ColorScale", "NodeBudgetError", "GraphTooLargeWarning",
-           "DotNotFoundError", "FreedGraphWarning", "dot_available", "magnitude", "short", "explore",
-           "Explorer"]
+           "DotNotFoundError", "FreedGraphWarning", "NoGradientWarning", "dot_available",
+           "magnitude", "short", "explore", "Explorer"]

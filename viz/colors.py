@@ -6,8 +6,8 @@ NaN/Inf. The anchors are written out so that drawing never needs matplotlib.
 
 Example:
     >>> scale = ColorScale(1e-4, 0.5)
-    >>> scale.low_exp, scale.high_exp
-    (-4, 0)
+    >>> scale.low, scale.high
+    (0.0001, 1.0)
     >>> scale.color(1e-4), scale.color(1.0)
     ('#440154', '#fde725')
 """
@@ -69,27 +69,45 @@ def font_color(fill):
     return "black" if luminance(fill) > 0.18 else "white"
 
 
+def _round_sig(value, digits, up):
+    """``value`` rounded to ``digits`` significant digits, up or down (never past the value)."""
+    exponent = math.floor(math.log10(value)) - digits + 1
+    step = 10.0 ** exponent
+    rounded = (math.ceil if up else math.floor)(value / step - (1e-9 if up else -1e-9)) * step
+    return float(f"{rounded:.{digits}g}")
+
+
 class ColorScale:
-    """Maps a positive magnitude to a colour on a log10 scale spanning whole decades.
+    """Maps a positive magnitude to a colour on a log10 scale spanning the picture's range.
 
     Args:
         smallest, largest: the range of the magnitudes in the picture (positive, finite). The scale
-            runs from ``floor(log10(smallest))`` to ``ceil(log10(largest))`` (at least one decade).
+            runs from ``smallest`` rounded down to ``largest`` rounded up: to whole decades when
+            the range spans more than a decade, else to two significant digits, so that a range
+            1.0 .. 1.1 uses the whole colour bar as 1e-40 .. 1e1 does. Equal values get equal
+            colours; a single value sits in the middle of the bar.
 
     Example:
         >>> s = ColorScale(3e-7, 2.0)
-        >>> s.low_exp, s.high_exp, s.position(1e-3)
-        (-7, 1, 0.5)
+        >>> s.low, s.high, s.position(1e-3)
+        (1e-07, 10.0, 0.5)
+        >>> narrow = ColorScale(1.0, 1.1)
+        >>> narrow.low, narrow.high, narrow.color(1.0) != narrow.color(1.1)
+        (1.0, 1.1, True)
     """
 
     def __init__(self, smallest, largest):
         if not (smallest > 0 and largest >= smallest and math.isfinite(largest)):
             raise ValueError(f"a colour scale needs 0 < smallest <= largest < inf, got "
                              f"{smallest!r}, {largest!r}")
-        self.low_exp = math.floor(math.log10(smallest))
-        self.high_exp = math.ceil(math.log10(largest))
-        if self.high_exp <= self.low_exp:
-            self.high_exp = self.low_exp + 1
+        if math.log10(largest) - math.log10(smallest) >= 1:
+            self._log_low = math.floor(math.log10(smallest))
+            self._log_high = math.ceil(math.log10(largest))
+            self.low, self.high = 10.0 ** self._log_low, 10.0 ** self._log_high
+        else:
+            self.low = _round_sig(smallest, 2, up=False)
+            self.high = _round_sig(largest, 2, up=True)
+            self._log_low, self._log_high = math.log10(self.low), math.log10(self.high)
 
     @classmethod
     def for_range(cls, magnitude_range):
@@ -97,29 +115,66 @@ class ColorScale:
 
         Example:
             >>> s = ColorScale.for_range(None)
-            >>> s.low_exp, s.high_exp
-            (-3, 0)
+            >>> s.low, s.high
+            (0.001, 1.0)
         """
         return cls(1e-3, 1.0) if magnitude_range is None else cls(*magnitude_range)
 
+    @property
+    def decades(self):
+        """How many decades the scale spans (0 for a one-value scale)."""
+        return self._log_high - self._log_low
+
     def position(self, value):
-        """Where ``value`` sits on the scale, 0 (smallest) .. 1 (largest)."""
-        return (math.log10(value) - self.low_exp) / (self.high_exp - self.low_exp)
+        """Where ``value`` sits on the scale, 0 (smallest) .. 1 (largest); 0.5 for a one-value scale."""
+        if self._log_high == self._log_low:
+            return 0.5
+        return (math.log10(value) - self._log_low) / (self._log_high - self._log_low)
 
     def color(self, value):
-        """The fill colour for a positive finite magnitude."""
-        return interpolate(self.position(value))
+        """The fill colour for a positive finite magnitude, taken at the two significant digits a
+        label prints: two nodes whose labels read the same get the same colour.
+
+        Example:
+            >>> s = ColorScale(1.0, 1.1)
+            >>> s.color(1.0812) == s.color(1.0849), s.color(1.0812) == s.color(1.0451)
+            (True, False)
+        """
+        printed = float(f"{value:.1e}")
+        return interpolate(self.position(min(max(printed, self.low), self.high)))
 
     def ticks(self, count=5):
-        """Up to ``count`` decade exponents along the scale, both ends included.
+        """Up to ``count`` tick values along the scale, both ends included: decades when the
+        scale spans several, else evenly spaced on the log axis (two significant digits).
 
         Example:
             >>> ColorScale(1e-8, 1.0).ticks(5)
-            [-8, -6, -4, -2, 0]
+            [1e-08, 1e-06, 0.0001, 0.01, 1.0]
+            >>> ColorScale(1.0, 1.1).ticks(3)
+            [1.0, 1.05, 1.1]
         """
-        span = self.high_exp - self.low_exp
-        step = max(1, math.ceil(span / max(1, count - 1)))
-        exps = list(range(self.low_exp, self.high_exp + 1, step))
-        if exps[-1] != self.high_exp:
-            exps.append(self.high_exp)
-        return exps
+        if self._log_high == self._log_low:
+            return [self.low]
+        span = round(self._log_high - self._log_low, 9)
+        if span >= 1 and span == int(span):
+            decades = int(span)
+            step = max(1, math.ceil(decades / max(1, count - 1)))
+            exps = list(range(int(round(self._log_low)), int(round(self._log_high)) + 1, step))
+            if exps[-1] != int(round(self._log_high)):
+                exps.append(int(round(self._log_high)))
+            return [10.0 ** e if e > -300 else 10.0 ** -300 for e in exps]
+        return [float(f"{10 ** (self._log_low + k * (self._log_high - self._log_low) / (count - 1)):.3g}")
+                for k in range(count)]
+
+
+def tick_text(value):
+    """A tick label: ``1e-3`` for a decade, else up to three significant digits.
+
+    Example:
+        >>> tick_text(0.001), tick_text(1.05), tick_text(10.0)
+        ('1e-3', '1.05', '1e1')
+    """
+    exponent = math.log10(value)
+    if abs(exponent - round(exponent)) < 1e-9:
+        return f"1e{int(round(exponent))}"
+    return f"{value:.3g}"

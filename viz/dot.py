@@ -28,8 +28,10 @@ Example:
 """
 import warnings
 
+from rnn import conventions
+
 from .colors import ColorScale
-from .style import legend_label, new_graph
+from .style import legend_label, new_graph, styles_used
 from .trace import trace as make_trace
 from .ops_view import draw_ops, shown_magnitudes
 from .views import draw_cells, draw_rolled, hidden_states
@@ -47,8 +49,10 @@ class NodeBudgetError(ValueError):
     Example:
         >>> import microtensor as mt
         >>> x = mt.ones(2, requires_grad=True)
+        >>> loss = (x * 2.0 * 3.0).sum()
+        >>> loss.backward(keep_grads=True)
         >>> try:
-        ...     draw((x * 2.0 * 3.0).sum(), max_nodes=2, fallback="raise")
+        ...     draw(loss, max_nodes=2, fallback="raise")
         ... except NodeBudgetError as error:
         ...     print(str(error)[:46])
         view='ops' would draw 4 nodes > max_nodes=2 an
@@ -65,9 +69,11 @@ class GraphTooLargeWarning(UserWarning):
         >>> for t in range(3):
         ...     with mt.scope(f"rnn/l0/t{t}"):
         ...         h = (h * 0.5).tanh()
+        >>> loss = h.sum()
+        >>> loss.backward(keep_grads=True)
         >>> with warnings.catch_warnings(record=True) as caught:
         ...     warnings.simplefilter("always")
-        ...     view = draw(h.sum(), max_nodes=5).microtensor_view
+        ...     view = draw(loss, max_nodes=5).microtensor_view
         >>> view, caught[0].category.__name__
         ('cells', 'GraphTooLargeWarning')
     """
@@ -128,7 +134,8 @@ def _dot_rankdir(view, rankdir):
 
 
 def draw(root, *, view="ops", show=("grad", "shape"), max_nodes=DEFAULT_MAX_NODES, fallback="cells",
-         rankdir="LR", norm="l2", params=None, hidden="h", title=None, legend=True, revealed=None,
+         rankdir="LR", norm="l2", params=None, hidden=conventions.HIDDEN, title=None, legend=True,
+         revealed=None,
          leaves=True):
     """Draw the graph behind ``root`` as a ``graphviz.Digraph`` (built, not rendered).
 
@@ -194,7 +201,8 @@ def draw(root, *, view="ops", show=("grad", "shape"), max_nodes=DEFAULT_MAX_NODE
     revealed = None if revealed is None else set(revealed)
     placed = DRAWERS[chosen](tr, g, scale, show, revealed, hidden, leaves)
     if legend:
-        g.attr(label=legend_label(scale, norm, chosen, message, title), labelloc="t", labeljust="l")
+        g.attr(label=legend_label(scale, norm, chosen, message, title, used=styles_used(g.source)),
+               labelloc="t", labeljust="l")
     elif title:
         g.attr(label=title, labelloc="t", fontsize="16")
     g.microtensor_view = chosen

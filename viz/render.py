@@ -15,9 +15,10 @@ Example:
 """
 import os
 import shutil
-import tempfile
 
 import graphviz
+
+import microtensor as mt
 
 FORMATS = ("svg", "png", "pdf", "dot", "gv")
 
@@ -43,7 +44,9 @@ class DotNotFoundError(RuntimeError):
 
 
 def atomic_write(path, data):
-    """Write ``data`` (bytes or str) to ``path`` atomically; create parent directories.
+    """Write ``data`` (bytes or str) to ``path`` atomically, creating parent directories: the
+    project's one atomic write (:func:`microtensor.atomic_write`), which also keeps an existing
+    file's permission bits and writes through a symlink.
 
     Example:
         >>> import os, tempfile
@@ -51,26 +54,7 @@ def atomic_write(path, data):
         >>> atomic_write(p, "hello") == p, open(p).read()
         (True, 'hello')
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; a picture should be readable
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return mt.atomic_write(os.fspath(path), data, make_dirs=True)
 
 
 def dot_available():

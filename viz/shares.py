@@ -24,7 +24,7 @@ Example:
 """
 import numpy as np
 
-from microtensor.ops.elementwise import unbroadcast
+from microtensor.extend import unbroadcast
 
 
 def _matmul(grad, a, b, index):

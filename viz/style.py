@@ -11,8 +11,10 @@ import math
 import re
 
 import graphviz
+from rnn import conventions
 
-from .colors import BAD_FILL, MASKED_FILL, NO_GRAD_FILL, ZERO_GRAD_FILL, font_color, interpolate
+from .colors import (BAD_FILL, MASKED_FILL, NO_GRAD_FILL, ZERO_GRAD_FILL, font_color, interpolate,
+                     tick_text)
 from .trace import magnitude, short, shape_text
 
 FONT = "Helvetica"
@@ -42,7 +44,7 @@ def node_fill(node, scale, revealed=None):
         >>> tr = trace(loss)
         >>> from viz.colors import ColorScale
         >>> node_fill(tr.by_id[0], ColorScale(1.0, 10.0))    # ∇w = [2, 2], L2 norm 2.83
-        ('#25858d', 'black')
+        ('#26848d', 'black')
     """
     if revealed is not None and node.id not in revealed and node.status != "nograd":
         return UNREACHED_FILL, UNREACHED_FONT
@@ -163,12 +165,11 @@ def const_text(node, tr):
 
 def scope_label(part):
     """A cluster's title for one scope part: ``"t3"`` -> ``"t = 3"``, ``"l0"`` -> ``"layer 0"``."""
-    match = re.match(r"^t(\d+)$", part)
-    if match:
-        return f"t = {match.group(1)}"
-    match = re.match(r"^l(\d+)$", part)
-    if match:
-        return f"layer {match.group(1)}"
+    t, layer = conventions.parse_step_part(part), conventions.parse_layer_part(part)
+    if t is not None:
+        return f"t = {t}"
+    if layer is not None:
+        return f"layer {layer}"
     return part
 
 
@@ -202,7 +203,7 @@ def cluster_attrs(path, depth, masked=False, note=None, label=None):
     part = path.rsplit("/", 1)[-1]
     label = scope_label(part)
     fill = _CLUSTER_FILLS[min(depth, len(_CLUSTER_FILLS) - 1)]
-    if re.match(r"^t\d+$", part):
+    if conventions.parse_step_part(part) is not None:
         fill = "#fafafa"
         if masked:
             fill = MASKED_FILL
@@ -214,26 +215,56 @@ def cluster_attrs(path, depth, masked=False, note=None, label=None):
             "fontname": FONT, "fontsize": "11", "labeljust": "l"}
 
 
-def legend_label(scale, norm, view, extra=None, title=None):
-    """The graph's HTML label: an optional title, the colour bar and the key to shapes and fills.
+def styles_used(source):
+    """The marks a drawn graph's DOT ``source`` uses, so that the legend explains those and only
+    those: fills (``"zero"``, ``"nograd"``, ``"unreached"``, ``"bad"``, ``"masked"``) and shapes
+    (``"param"``, ``"stand-in"``, ``"multi"``, ``"input"``, ``"loss"``, ``"detach"``,
+    ``"summary"``: an edge standing for several).
+
+    Example:
+        >>> sorted(styles_used('n1 [fillcolor="#ffffff" shape=note style=filled]'))
+        ['input', 'zero']
+    """
+    used = set()
+    marks = {"zero": f'fillcolor="{ZERO_GRAD_FILL}"', "nograd": f'fillcolor="{NO_GRAD_FILL}"',
+             "unreached": f'fillcolor="{UNREACHED_FILL}"', "bad": f'fillcolor="{BAD_FILL}"',
+             "masked": f'fillcolor="{MASKED_FILL}"', "param": 'style="filled,bold"',
+             "input": "shape=note", "loss": "shape=doubleoctagon", "multi": "shape=plain",
+             "detach": "dashed", "summary": "other steps"}
+    for key, mark in marks.items():
+        if mark in source:
+            used.add(key)
+    if re.search(r"^\s*s\d+_\w+ \[", source, re.M):
+        used.add("stand-in")
+    # Cells of a multi-output node carry their fills as BGCOLOR.
+    for key, fill in (("zero", ZERO_GRAD_FILL), ("nograd", NO_GRAD_FILL), ("bad", BAD_FILL),
+                      ("unreached", UNREACHED_FILL)):
+        if f'BGCOLOR="{fill}"' in source:
+            used.add(key)
+    return used
+
+
+def legend_label(scale, norm, view, extra=None, title=None, used=None):
+    """The graph's HTML label: an optional title, the colour bar and the key to the marks in
+    ``used`` (see :func:`styles_used`; None: all of them).
 
     It is the graph label rather than a node so that it takes no rank and does not push the
-    drawing apart.
+    drawing apart. The bar spans the scale's range with its ticks.
 
     Example:
         >>> from viz.colors import ColorScale
-        >>> label = legend_label(ColorScale(1e-3, 1.0), "l2", "ops")
-        >>> label.startswith("<<TABLE ID=") and "1e-3" in label
-        True
+        >>> label = legend_label(ColorScale(1e-3, 1.0), "l2", "ops", used={"param"})
+        >>> label.startswith("<<TABLE ID=") and "1e-3" in label, "detach" in label
+        (True, False)
     """
-    exps = list(range(scale.low_exp, scale.high_exp + 1))
-    if len(exps) > 13:
-        step = math.ceil(len(exps) / 13)
-        exps = exps[::step] + ([scale.high_exp] if exps[::step][-1] != scale.high_exp else [])
-    bar = "".join(f'<TD BGCOLOR="{interpolate((e - scale.low_exp) / (scale.high_exp - scale.low_exp))}"'
-                  f' WIDTH="40" HEIGHT="14" FIXEDSIZE="TRUE"></TD>' for e in exps)
-    ticks = "".join(f'<TD WIDTH="40" HEIGHT="16" FIXEDSIZE="TRUE"><FONT POINT-SIZE="9">1e{e}</FONT></TD>'
-                    for e in exps)
+    everything = used is None
+    used = {"zero", "nograd", "unreached", "masked", "bad", "param", "stand-in", "multi", "input",
+            "loss", "detach", "summary"} if everything else set(used)
+    values = scale.ticks(13 if scale.decades >= 1 else 5)
+    bar = "".join(f'<TD BGCOLOR="{interpolate(scale.position(v))}"'
+                  f' WIDTH="40" HEIGHT="14" FIXEDSIZE="TRUE"></TD>' for v in values)
+    ticks = "".join(f'<TD WIDTH="40" HEIGHT="16" FIXEDSIZE="TRUE"><FONT POINT-SIZE="9">'
+                    f'{tick_text(v) if scale.decades >= 1 else f"{v:.3g}"}</FONT></TD>' for v in values)
     word = "L2 norm" if norm == "l2" else "max |entry|"
 
     def row(inner):
@@ -252,20 +283,33 @@ def legend_label(scale, norm, view, extra=None, title=None):
     rows = [row(text(title, 16))] if title else []
     rows.append(row(text(f"gradient magnitude ∇ = {word} of dL/dx (log scale, shared by the whole "
                          f"picture)", 10, bold=True)))
-    rows.append(row(f'<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="0" WIDTH="{40 * len(exps)}" '
+    rows.append(row(f'<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="0" WIDTH="{40 * len(values)}" '
                     f'HEIGHT="30" FIXEDSIZE="TRUE"><TR>{bar}</TR>'
                     f'<TR>{ticks}</TR></TABLE>'))
-    rows.append(row(swatch("#777777", "zero gradient (∇ 0)", "□")
-                    + swatch("#cfcfcf", "no gradient (input, constant, not reached)")
-                    + swatch(BAD_FILL, "NaN or Inf")))
+    fills = [("zero", "#777777", "zero gradient (∇ 0)", "□"),
+             ("nograd", "#cfcfcf", "no gradient (input, constant)", "■"),
+             ("unreached", "#c0c0c0", "gradient not reached yet", "□"),
+             ("masked", MASKED_FILL, "masked: padding under lengths", "■"),
+             ("bad", BAD_FILL, "NaN or Inf", "■")]
+    shown = [swatch(color, words, mark) for key, color, words, mark in fills if everything or key in used]
+    if shown:
+        rows.append(row("".join(shown)))
     if view == "ops":
-        key = ("rounded box = op (with its output) · bold box = parameter · "
-               "note = input · octagon = loss · dashed = cut by detach()")
+        parts = ["rounded box = op (with its output)"]
+        parts += ["a box per output of a multi-output op"] if "multi" in used else []
+        parts += ["bold box = parameter (∇ = sum over the steps)"] if "param" in used else []
+        parts += ["plain box = a tensor shared by the steps, as this step uses it "
+                  "(∇ = this step's share)"] if "stand-in" in used else []
+        parts += ["note = input"] if "input" in used else []
     elif view == "cells":
-        key = "one box per cell and time step, coloured by ∇ of its hidden state · dashed = detach()"
+        parts = ["one box per cell and time step, coloured by ∇ of its hidden state"]
+        parts += ["an edge labelled '+ k other steps' stands for k more, one from each step"] \
+            if "summary" in used else []
     else:
-        key = "each layer/direction drawn once; its strip shows ∇ of the hidden state at every step"
-    rows.append(row(text(key, 9)))
+        parts = ["each layer/direction drawn once; its strip shows ∇ of the hidden state at every step"]
+    parts += ["octagon = loss"] if "loss" in used else []
+    parts += ["dashed = cut by detach()"] if "detach" in used else []
+    rows.append(row(text(" · ".join(parts), 9)))
     if extra:
         rows.append(row(text(extra, 9, color="#b00000")))
     return ('<<TABLE ID="legend" TOOLTIP="legend" HREF="#legend" BORDER="1" COLOR="#999999" '
@@ -317,9 +361,9 @@ def header_attrs(t, masked=False, note=None):
 
     Example:
         >>> header_attrs(3, masked=True)["label"]
-        't = 3 · masked (padding)'
+        't = 3 · padding'
     """
-    label = f"t = {t}" + (" · masked (padding)" if masked else f" · {note}" if note else "")
+    label = f"t = {t}" + (" · padding" if masked else f" · {note}" if note else "")
     attrs = {"label": label, "shape": "box", "style": "rounded,filled", "fontsize": "12",
              "fillcolor": MASKED_FILL if masked else "#f4f4f4", "color": "#b0b0b0",
              "tooltip": f"time step {t}" + (": every sequence of the batch is padding here"

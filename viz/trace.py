@@ -20,15 +20,31 @@ Example:
     StepKey(family='rnn/l0', t=0)
 """
 import math
-import re
 import warnings
 from collections import namedtuple
 
 import numpy as np
 
 import microtensor as mt
+from rnn import conventions
 
 NORMS = ("l2", "maxabs")
+
+
+class NoGradientWarning(UserWarning):
+    """Nothing in the drawn graph has a gradient: ``backward`` was not called (or not with
+    ``keep_grads=True``), so every node would be grey.
+
+    Example:
+        >>> import warnings
+        >>> import microtensor as mt
+        >>> loss = (mt.ones(2, requires_grad=True) * 2.0).sum()
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     _ = trace(loss)
+        >>> caught[0].category is NoGradientWarning
+        True
+    """
 
 
 class FreedGraphWarning(UserWarning):
@@ -47,9 +63,6 @@ class FreedGraphWarning(UserWarning):
     """
 
 
-# A time-step scope part: "t0", "t12".
-_STEP_PART = re.compile(r"^t(\d+)$")
-
 StepKey = namedtuple("StepKey", "family t")
 StepKey.__doc__ = """Where a node sits in an unrolled network: ``family`` is the scope path before
 the time-step part (``"lstm/l0/reverse"``), ``t`` the step. Sorting gives time order."""
@@ -58,8 +71,9 @@ the time-step part (``"lstm/l0/reverse"``), ``t`` the step. Sorting gives time o
 def parse_scope(scope):
     """Split a scope path into ``(StepKey or None, path of the step cluster or None)``.
 
-    The first ``t<k>`` part marks the step; anything after it (a sub-scope inside a cell) belongs to
-    the same step.
+    The step convention (``t<k>``, the first such part marks the step; anything after it, a
+    sub-scope inside a cell, belongs to the same step) is :mod:`rnn.conventions`'s, the one home
+    rnn, its diagnostics and viz share.
 
     Example:
         >>> parse_scope("lstm/l1/reverse/t3/gates")
@@ -67,14 +81,10 @@ def parse_scope(scope):
         >>> parse_scope("head")
         (None, None)
     """
-    if not scope:
+    step = conventions.parse_scope(scope) if scope else None
+    if step is None:
         return None, None
-    parts = scope.split("/")
-    for i, part in enumerate(parts):
-        match = _STEP_PART.match(part)
-        if match:
-            return StepKey("/".join(parts[:i]), int(match.group(1))), "/".join(parts[:i + 1])
-    return None, None
+    return StepKey(step.family, step.t), step.step
 
 
 def magnitude(grad, norm="l2"):
@@ -370,5 +380,9 @@ def trace(root, norm="l2", params=None):
             what = source.name or (source.grad_fn.op if source.grad_fn is not None else "tensor")
             cuts.append((None, n.id, f"detach() of {what}" + (f" in {where}" if where else "")
                          + " (outside this graph)"))
+    if not freed and all(n.status == "nograd" for n in nodes) and any(r.requires_grad for r in roots):
+        warnings.warn("no node of this graph has a gradient, so the picture would be all grey: call "
+                      "loss.backward(keep_grads=True) before drawing to see every gradient",
+                      NoGradientWarning, stacklevel=3)
     root_order = [rec.id for rec in records if id(rec.tensor) in root_ids]
     return Trace(nodes, by_id, edges, cuts, root_order, norm)

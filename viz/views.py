@@ -14,6 +14,7 @@ import math
 import re
 
 import numpy as np
+from rnn import conventions
 
 from .colors import BAD_FILL, MASKED_FILL, NO_GRAD_FILL, ZERO_GRAD_FILL
 from .layout import family_key
@@ -89,7 +90,7 @@ def step_marks(tr):
         key = tuple(n.step)
         cond = tr.by_id[n.inputs[0]]
         data = cond.tensor.data
-        if cond.op is None and cond.name == "mask" and data.dtype == bool and data.size:
+        if cond.op is None and cond.name == conventions.MASK and data.dtype == bool and data.size:
             padded = int(data.size - np.count_nonzero(data))
             if padded == data.size:
                 masked.add(key)

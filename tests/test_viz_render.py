@@ -180,7 +180,7 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
 def test_cli_refuses_above_budget_with_raise(tmp_path, capsys):
     status = cli_main(["--steps", "10", "--max-nodes", "20", "--fallback", "raise",
                        "--out", str(tmp_path / "a.dot")])
-    assert status == 2 and "max_nodes=20" in capsys.readouterr().err
+    assert status == 2 and "--max-nodes 20" in capsys.readouterr().err
 
 
 def test_cli_flow_plot(tmp_path):
@@ -230,3 +230,76 @@ def test_gallery_pictures_build(tmp_path):
     docs = open(os.path.join(ROOT, "docs", "viz.md"), encoding="utf-8").read()
     for name in re.findall(r"gallery/([\w.]+\.(?:png|gif))", docs):
         assert os.path.exists(os.path.join(ROOT, "docs", "gallery", name)), name
+
+
+@needs_dot
+@pytest.mark.parametrize("view", ["ops", "cells", "rolled"])
+def test_hostile_scope_and_tensor_names_render(tmp_path, view):
+    """A scope ending in a backslash or holding quotes, and names with both, stay text."""
+    W = mt.tensor([[0.5]], requires_grad=True, name='W "hh"\\')
+    h = mt.ones(1, 1, name="h0")
+    for t in range(2):
+        with mt.scope(f'my "net"\\/l0/t{t}'):
+            h = (h @ W).tanh()
+            h.name = "h"
+    loss = h.sum()
+    loss.name = 'loss\\'
+    loss.backward(keep_grads=True)
+    root = parse_svg(viz.render(loss, tmp_path / "g.svg", view=view))
+    words = " ".join(t for g in root.iter(f"{SVG}g") for t in texts(g))
+    if view == "ops":
+        assert "W 'hh'\\" in words and "loss\\" in words
+    else:
+        assert "my 'net'\\" in words
+
+
+def test_draw_says_what_it_takes():
+    with pytest.raises(TypeError, match="takes a microtensor Tensor .* not int"):
+        viz.draw(3)
+    with pytest.raises(TypeError, match="the list holds a str"):
+        viz.draw([mt.ones(1), "loss"])
+
+
+def test_cli_checks_sizes_and_paths_before_building(tmp_path, capsys):
+    import time
+    started = time.perf_counter()
+    with pytest.raises(SystemExit) as info:
+        cli_main(["--steps", "100000", "--out", str(tmp_path / "g.svg")])
+    assert info.value.code == 2 and time.perf_counter() - started < 20
+    err = capsys.readouterr().err
+    assert "--steps 100000 would record about" in err and "use --steps" in err
+    assert "Traceback" not in err
+    for option, value, words in (("--flow", ".", "is a folder"), ("--flow", "flow.txt", ".png"),
+                                 ("--out", str(tmp_path), "is a folder")):
+        with pytest.raises(SystemExit) as info:
+            cli_main(["--steps", "2", option, value] + ([] if option == "--out" else
+                                                        ["--out", str(tmp_path / "g.dot")]))
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert "error:" in err and words in err and "Traceback" not in err
+    assert not (tmp_path / "g.dot").exists()          # nothing was drawn before the check
+    with pytest.raises(SystemExit):
+        cli_main(["--steps", "2", "--size", "0,3", "--out", str(tmp_path / "g.dot")])
+    assert "two positive numbers" in capsys.readouterr().err
+
+
+def test_cli_budget_messages_speak_command_line(tmp_path, capsys):
+    assert cli_main(["--cell", "lstm", "--steps", "30", "--view", "ops", "--max-nodes", "100",
+                     "--fallback", "raise", "--out", str(tmp_path / "g.dot")]) == 2
+    err = capsys.readouterr().err
+    assert "--max-nodes" in err and "max_nodes=" not in err and "view='" not in err
+
+
+@needs_dot
+def test_size_and_dpi_set_the_picture_size(tmp_path):
+    from PIL import Image
+    loss, model = unrolled("lstm", steps=4, hidden=3)
+    default = Image.open(viz.render(loss, tmp_path / "a.png", params=model))
+    assert default.width <= 2500 and default.width * default.height <= 25e6   # a slide, readable
+    small = Image.open(viz.render(loss, tmp_path / "b.png", params=model, size=(6, 4), dpi=100))
+    assert small.width <= 600 and small.height <= 400
+    sharp = Image.open(viz.render(loss, tmp_path / "c.png", params=model, dpi=192))
+    assert abs(sharp.width - 2 * default.width) <= 4
+    status = cli_main(["--cell", "lstm", "--steps", "4", "--size", "6,4", "--dpi", "100",
+                       "--out", str(tmp_path / "d.png")])
+    assert status == 0 and Image.open(tmp_path / "d.png").width <= 600

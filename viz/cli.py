@@ -16,6 +16,7 @@ Example:
 """
 import argparse
 import os
+import re
 import sys
 import warnings
 
@@ -86,7 +87,81 @@ def build_parser():
     p.add_argument("--out", default="graph.svg",
                    help=f"output file; suffix one of {', '.join('.' + f for f in FORMATS + PAGES)} "
                         f"(.html: the interactive explorer page, see viz.explore) (default: graph.svg)")
+    p.add_argument("--size", type=_size, default=None, metavar="W,H",
+                   help="largest picture size in inches, e.g. 13.3,7.5 for a 16:9 slide (the "
+                        "drawing shrinks to fit; default: as laid out, a PNG at most 25 MP)")
+    p.add_argument("--dpi", type=_positive_float, default=None,
+                   help="PNG resolution in dots per inch (default: Graphviz's 96)")
     return p
+
+
+def _size(text):
+    try:
+        width, height = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected W,H in inches, e.g. 13.3,7.5; got {text!r}") from None
+    if not (width > 0 and height > 0):
+        raise argparse.ArgumentTypeError(f"expected two positive numbers of inches, got {text!r}")
+    return (width, height)
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def cli_words(message):
+    """A library message in command-line words: ``max_nodes=600`` -> ``--max-nodes 600``,
+    ``view='cells'`` -> ``--view cells``.
+
+    Example:
+        >>> cli_words("view='ops' would draw 900 nodes > max_nodes=600; pass a larger max_nodes=")
+        '--view ops would draw 900 nodes > --max-nodes 600; pass a larger --max-nodes'
+    """
+    message = re.sub(r"max_nodes=(\d+)", r"--max-nodes \1", message)
+    message = message.replace("max_nodes=", "--max-nodes")
+    message = re.sub(r"view='(\w+)'/'(\w+)'", r"--view \1 or \2", message)
+    return re.sub(r"view='(\w+)'", r"--view \1", message)
+
+
+def _check_path(parser, option, path, formats):
+    """An output path's suffix and folder, checked before anything is built."""
+    suffix = os.path.splitext(path)[1].lower().lstrip(".")
+    if os.path.isdir(path):
+        parser.error(f"{option} {path!r} is a folder: give a file name ending in "
+                     f"{', '.join('.' + f for f in formats)}")
+    if suffix not in formats:
+        parser.error(f"{option} must end in one of {', '.join('.' + f for f in formats)}, got {path!r}")
+    folder = os.path.dirname(os.path.abspath(path))
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK):
+        parser.error(f"{option} {path!r}: cannot write into {existing!r}")
+
+
+# Past this many recorded graph nodes building the graph alone takes seconds and hundreds of MB
+# (10,000 LSTM steps: 6.8 s, 478 MB) before any view could be chosen.
+MAX_RECORDED_NODES = 60_000
+
+
+def _probe_nodes(args):
+    """Recorded graph nodes the arguments would make, extrapolated from 1- and 2-step probes
+    (the recording grows linearly in the steps), without building the real graph."""
+    from microtensor.graph import walk
+    counts = []
+    for steps in (1, 2):
+        loss, _ = unrolled(args.cell, steps=steps, hidden=1, layers=args.layers, input_size=1,
+                           batch=1, bidirectional=args.bidirectional, loss=args.loss, seed=0,
+                           backward=False)
+        counts.append(len(walk(loss)))
+    per_step = counts[1] - counts[0]
+    return counts[0] + per_step * (args.steps - 1), per_step
 
 
 def main(argv=None):
@@ -105,14 +180,25 @@ def main(argv=None):
     bad = [s for s in show if s not in SHOW]
     if bad:
         parser.error(f"--show entries must be among {', '.join(SHOW)}; got {', '.join(bad)}")
+    _check_path(parser, "--out", args.out, FORMATS + PAGES)
     suffix = os.path.splitext(args.out)[1].lower().lstrip(".")
-    if suffix not in FORMATS + PAGES:
-        parser.error(f"--out must end in one of {', '.join('.' + f for f in FORMATS + PAGES)}, "
-                     f"got {args.out!r}")
     if suffix in PAGES and args.flow:
         parser.error("--flow goes with a picture: leave it out for an explorer page (--out *.html)")
+    if args.flow:
+        _check_path(parser, "--flow", args.flow, ("png", "svg", "pdf"))
     if args.lengths is not None and len(args.lengths) != args.batch:
         parser.error(f"--lengths needs one length per batch entry ({args.batch}), got {args.lengths}")
+    recorded, per_step = _probe_nodes(args)
+    if recorded > MAX_RECORDED_NODES:
+        most = max(1, (MAX_RECORDED_NODES - (recorded - per_step * args.steps)) // per_step)
+        parser.error(f"--steps {args.steps} would record about {recorded:,} graph nodes "
+                     f"({per_step} per step) before drawing anything; viz builds at most "
+                     f"{MAX_RECORDED_NODES:,}: use --steps {most} or fewer")
+    if args.fallback == "raise" and args.view == "ops" and recorded > args.max_nodes:
+        print(f"error: --view ops would draw about {recorded:,} nodes > --max-nodes "
+              f"{args.max_nodes}: pass a larger --max-nodes, --view cells or rolled, or "
+              f"--fallback cells", file=sys.stderr)
+        return 2
     try:
         loss, model = unrolled(args.cell, steps=args.steps, hidden=args.hidden, layers=args.layers,
                                input_size=args.input_size, batch=args.batch,
@@ -131,13 +217,13 @@ def main(argv=None):
                          fallback=args.fallback, rankdir=args.rankdir, norm=args.norm, params=model,
                          title=args.title)
         except NodeBudgetError as error:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {cli_words(str(error))}", file=sys.stderr)
             return 2
     for w in caught:
-        print(f"note: {w.message}", file=sys.stderr)
+        print(f"note: {cli_words(str(w.message))}", file=sys.stderr)
     status = 0
     try:
-        render(graph, args.out)
+        render(graph, args.out, size=args.size, dpi=args.dpi)
         print(f"wrote {args.out} ({graph.microtensor_view} view)")
     except DotNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)

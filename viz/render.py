@@ -67,11 +67,51 @@ def dot_available():
     return shutil.which("dot") is not None
 
 
-def render(root, path, **draw_options):
+# A bitmap is capped at this many inches at the default 96 dpi: 52 x 52 in = 5,000 x 5,000 px = 25 MP.
+MAX_INCHES = 52.0
+DEFAULT_DPI = 96
+
+
+def sized(graph, size=None, dpi=None, fmt="png"):
+    """A copy of ``graph`` with Graphviz's ``size`` (inches, shrink to fit) and ``dpi`` set.
+
+    ``size`` is ``(width, height)`` in inches or ``"W,H"``; without it a bitmap is capped at
+    25 megapixels (:data:`MAX_INCHES` square at the dpi used), vector formats are left as laid out.
+
+    Example:
+        >>> import graphviz
+        >>> g = sized(graphviz.Digraph(), size=(10, 6), dpi=150)
+        >>> g.graph_attr["size"], g.graph_attr["dpi"]
+        ('10,6', '150')
+    """
+    g = graph.copy()
+    for attr in ("microtensor_view", "microtensor_trace", "microtensor_grid"):
+        if hasattr(graph, attr):
+            setattr(g, attr, getattr(graph, attr))
+    if isinstance(size, str):
+        size = tuple(float(v) for v in size.split(","))
+    if size is not None:
+        width, height = (float(v) for v in size)
+        if not (width > 0 and height > 0):
+            raise ValueError(f"size must be two positive numbers of inches, got {size!r}")
+        g.graph_attr["size"] = f"{width:g},{height:g}"
+    if dpi is not None:
+        if not dpi > 0:
+            raise ValueError(f"dpi must be positive, got {dpi!r}")
+        g.graph_attr["dpi"] = f"{dpi:g}"
+    if size is None and fmt == "png":
+        inches = MAX_INCHES * DEFAULT_DPI / float(dpi or DEFAULT_DPI)
+        g.graph_attr.setdefault("size", f"{inches:g},{inches:g}")
+    return g
+
+
+def render(root, path, *, size=None, dpi=None, **draw_options):
     """Draw ``root`` (a tensor, list of tensors, or an already drawn Digraph) into ``path``.
 
     The format comes from the suffix: ``.svg``, ``.png``, ``.pdf`` (rendered by ``dot``) or
-    ``.dot``/``.gv`` (the DOT source, no Graphviz needed). Keyword options go to
+    ``.dot``/``.gv`` (the DOT source, no Graphviz needed). ``size=(w, h)`` (inches) shrinks the
+    picture to fit; ``dpi=`` sets a bitmap's resolution (Graphviz's default 96); a PNG is never
+    over 25 megapixels unless ``size``/``dpi`` ask for it. Keyword options go to
     :func:`viz.draw`. If ``dot`` is missing, the DOT source is written next to ``path`` (suffix
     ``.dot``) and :class:`DotNotFoundError` says how to install Graphviz.
 
@@ -94,6 +134,7 @@ def render(root, path, **draw_options):
         raise ValueError(f"cannot tell the format from {path!r}: use a path ending in "
                          f"{', '.join('.' + f for f in FORMATS)}")
     graph = root if isinstance(root, graphviz.Digraph) else draw(root, **draw_options)
+    graph = sized(graph, size, dpi, fmt)
     if fmt in ("dot", "gv"):
         return atomic_write(path, graph.source)
     try:

@@ -22,6 +22,18 @@ UNREACHED_FILL = "#f7f7f7"    # animation: gradient not there yet
 UNREACHED_FONT = "#c0c0c0"
 
 
+def dot_text(text):
+    """One line of user text (a tensor's name, a scope) made safe inside a DOT label or tooltip:
+    a backslash stays a backslash (a trailing one would otherwise escape the closing quote) and a
+    double quote becomes a single one. Lines are joined with DOT's ``\\n`` afterwards.
+
+    Example:
+        >>> dot_text('h "new"'), dot_text("net\\\\")
+        ("h 'new'", 'net\\\\\\\\')
+    """
+    return str(text).replace("\\", "\\\\").replace('"', "'")
+
+
 def natural_key(text):
     """Sort key putting "l2" before "l10" and "t9" before "t10".
 
@@ -111,7 +123,7 @@ def node_tooltip(node, norm):
         lines.append(f"gradient L2 norm: {short(node.grad_l2)}   max-abs: {short(node.grad_maxabs)}")
     if node.nonfinite_value:
         lines.append("value holds NaN or Inf")
-    return "\\n".join(lines).replace('"', "'")
+    return "\\n".join(dot_text(line) for line in lines)
 
 
 def node_label(node, show, constants=""):
@@ -143,7 +155,7 @@ def node_label(node, show, constants=""):
         lines.append(f"val {stats_text(node.value_stats)}")
     if "grad" in show:
         lines.append(grad_text(node))
-    return "\\n".join(line.replace('"', "'") for line in lines)
+    return "\\n".join(dot_text(line) for line in lines)
 
 
 def const_text(node, tr):
@@ -210,7 +222,7 @@ def cluster_attrs(path, depth, masked=False, note=None, label=None):
             label += " · masked (padding)"
         elif note:
             label += f" · {note}"
-    return {"label": label if extra_label is None else extra_label, "style": "rounded,filled",
+    return {"label": dot_text(label if extra_label is None else extra_label), "style": "rounded,filled",
             "fillcolor": fill, "color": "#b0b0b0",
             "fontname": FONT, "fontsize": "11", "labeljust": "l"}
 
@@ -428,7 +440,7 @@ def share_node_attrs(stand_in, scale, revealed, norm, show=("grad", "shape")):
                   f"max-abs {short(magnitude(grad, 'maxabs'))}")
     tooltip = (f"t = {t}: {what} (drawn once outside the steps, with the total gradient)\\n"
                f"{share_text}\\n" + node_tooltip(node, norm))
-    return {"label": "\\n".join(line.replace('"', "'") for line in lines), "shape": "box",
+    return {"label": "\\n".join(dot_text(line) for line in lines), "shape": "box",
             "style": "filled", "fillcolor": fill, "fontcolor": fontc, "tooltip": tooltip,
             "id": stand_in.name, "color": "#888888" if fill == ZERO_GRAD_FILL else "black"}
 
@@ -441,4 +453,4 @@ def family_label(family):
         'lstm · layer 1 · reverse'
     """
     parts = family.split("/")
-    return " · ".join(scope_label(p) for p in parts)
+    return dot_text(" · ".join(scope_label(p) for p in parts))

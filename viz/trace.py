@@ -242,10 +242,15 @@ class Trace:
 def _roots_list(root):
     if isinstance(root, mt.Tensor):
         return [root]
+    if not isinstance(root, (list, tuple)):
+        raise TypeError(f"viz.draw/trace takes a microtensor Tensor (usually the loss, after "
+                        f"loss.backward(keep_grads=True)) or a list of Tensors, not "
+                        f"{type(root).__name__}")
     roots = list(root)
     for r in roots:
         if not isinstance(r, mt.Tensor):
-            raise TypeError(f"draw/trace expects a Tensor or a list of Tensors, got {type(r).__name__}")
+            raise TypeError(f"viz.draw/trace takes a Tensor or a list of Tensors; the list holds a "
+                            f"{type(r).__name__}")
     if not roots:
         raise ValueError("draw/trace needs at least one tensor")
     return roots

@@ -18,7 +18,7 @@ from rnn import conventions
 
 from .colors import BAD_FILL, MASKED_FILL, NO_GRAD_FILL, ZERO_GRAD_FILL
 from .layout import family_key
-from .style import family_label, header_attrs, kept_node_attrs, natural_key, node_fill, node_tooltip
+from .style import dot_text, family_label, header_attrs, kept_node_attrs, natural_key, node_fill, node_tooltip
 from .trace import short, shape_text
 
 _STRIP_CELLS = 60             # most squares in a rolled view's strip (more steps share a square)
@@ -32,7 +32,7 @@ def cut_stubs(tr, add_node, add_edge):
     for k, (src, dst, text) in enumerate(tr.cuts):
         if src is None:
             stub = f"cut{k}"
-            add_node(stub, label=f"✂ {text}".replace('"', "'"), shape="box", style="dashed,rounded",
+            add_node(stub, label=dot_text(f"✂ {text}"), shape="box", style="dashed,rounded",
                      color="#888888", fontcolor="#555555", fontsize="9", tooltip=text)
             add_edge(stub, dst, style="dashed", color="#888888", label="✂ detach()", fontsize="8")
         else:
@@ -346,7 +346,7 @@ def draw_rolled(tr, g, scale, show, revealed, hidden, leaves=True):
             detail += f"\\n… ({len(steps) - 60} more steps)"
         u = name(("family", family))
         g.node(u, label=label, shape="box", style="rounded,filled", fillcolor="white",
-               tooltip=f"{family}\\n{detail}", id=u)
+               tooltip=f"{dot_text(family)}\\n{detail}", id=u)
         g.edge(u, u, label=f"T = {len(steps)}", fontsize="10", color="#444444", penwidth="1.5")
     for n in tr.nodes:
         if n.id in keep:

@@ -39,7 +39,7 @@ browser:
 	  fi; }
 
 demo: venv dot
-	$(PY) -m rnn demo --out $(OUT)
+	$(PY) -m viz demo --out $(OUT)
 
 # One BLAS thread: the tests use small matrices, where extra threads only fight over the cores
 # (and results no longer depend on how many cores the machine has).

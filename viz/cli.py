@@ -1,4 +1,5 @@
-"""``python -m viz``: draw a small unrolled RNN/LSTM/GRU after one backward pass of a default loss.
+"""``python -m viz``: draw a small unrolled RNN/LSTM/GRU after one backward pass of a default loss;
+``python -m viz demo``: the README's main job (:mod:`viz.charrnn_demo`).
 
 Example (shell)::
 
@@ -48,7 +49,8 @@ def build_parser():
                     "coloured by the magnitude of its gradient (log scale).",
         epilog="The format follows --out's suffix: .svg, .png, .pdf (need Graphviz's `dot`) or "
                ".dot (DOT source only). Without `dot` the DOT source is written and the exit "
-               "status is 3.")
+               "status is 3. `python -m viz demo --out out` is the README's main job: train a "
+               "small char-LSTM for a minute and draw it (see python -m viz demo --help).")
     p.add_argument("--cell", choices=CELLS, default="lstm", help="recurrent cell (default: lstm)")
     p.add_argument("--steps", type=_positive, default=4, help="time steps T to unroll (default: 4)")
     p.add_argument("--hidden", type=_positive, default=3, help="hidden size H (default: 3)")
@@ -174,6 +176,10 @@ def main(argv=None):
         wrote .../rnn.dot (rolled view)
         0
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["demo"]:
+        from .charrnn_demo import main as demo
+        return demo(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     show = tuple(s.strip() for s in args.show.split(",") if s.strip())

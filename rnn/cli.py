@@ -1,18 +1,15 @@
-"""Command line: ``python -m rnn train | sample | demo``.
+"""Command line: ``python -m rnn train | sample``.
 
 ``train`` fits a character-level language model (:class:`rnn.CharRNN`) with truncated BPTT on a
 text file (default: the built-in offline corpus, Python's language reference); ``sample`` writes
-text from a checkpoint; ``demo`` is the README's first command: a minute of training with a
-progress bar, samples before and after, a checkpoint, the unrolled graph with its gradients and
-the gradient-flow plot, all in one output folder.
+text from a checkpoint. The README's first command, which also draws the trained model's graph,
+is ``python -m viz demo`` (it lives in viz, which may use rnn, never the reverse).
 
 Examples::
 
     python -m rnn train --text shakespeare.txt --cell lstm --hidden 256 --layers 2 \\
         --seq 64 --batch 32 --steps 2000 --out ckpt.npz
     python -m rnn sample ckpt.npz --prefix "ROMEO:" -n 500 --temperature 0.8
-    python -m rnn demo --out out            # what `make demo` runs
-    python -m rnn demo --out out --quick    # a few seconds
 
 Example:
     >>> parser = build_parser()
@@ -21,10 +18,8 @@ Example:
     ('sample', 10, 0.8)
 """
 import argparse
-import json
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -89,12 +84,13 @@ def _fraction(text):
 
 
 def build_parser():
-    """The argument parser of ``python -m rnn`` (sub-commands train, sample, demo)."""
+    """The argument parser of ``python -m rnn`` (sub-commands train and sample)."""
     parser = argparse.ArgumentParser(
         prog="python -m rnn",
         description="Character-level recurrent language models with truncated BPTT, on "
-                    "microtensor. Start with `python -m rnn demo --out out`.")
-    sub = parser.add_subparsers(dest="command", metavar="{train,sample,demo}")
+                    "microtensor. The guided tour that also draws the graph is "
+                    "`python -m viz demo --out out`.")
+    sub = parser.add_subparsers(dest="command", metavar="{train,sample}")
     sub.required = True
 
     train = sub.add_parser(
@@ -145,7 +141,7 @@ def build_parser():
     sample = sub.add_parser(
         "sample", help="generate text from a checkpoint",
         description="Generate text from a checkpoint written by `python -m rnn train` or "
-                    "`python -m rnn demo`.",
+                    "`python -m viz demo`.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sample.add_argument("checkpoint", help="checkpoint file (.npz)")
     sample.add_argument("--prefix", default="", help="text to continue")
@@ -156,26 +152,6 @@ def build_parser():
                         help="sample only among the k most likely characters")
     sample.add_argument("--seed", type=int, default=None, help="random seed")
 
-    demo = sub.add_parser(
-        "demo", help="the main job: train a small char-LSTM for about a minute, sample, save, "
-                     "and draw the unrolled graph and the gradient flow",
-        description="Train a small character-level LSTM on the built-in corpus (Python's "
-                    "language reference) for about a minute with a progress bar, print samples "
-                    "before and after, save a checkpoint, and render the unrolled graph with "
-                    "gradients and the gradient-flow plot into --out.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    demo.add_argument("--out", default="out", help="output folder")
-    demo.add_argument("--minutes", type=_positive_float, default=1.0, help="training time")
-    demo.add_argument("--quick", action="store_true",
-                      help="a seconds-long version (tiny model, a few steps)")
-    demo.add_argument("--cell", choices=CELL_TYPES, default="lstm", help="recurrent cell")
-    demo.add_argument("--hidden", type=_positive_int, default=None,
-                      help="hidden size (default 128, quick 32)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
-    demo.add_argument("--threads", type=_non_negative_int, default=1,
-                      help="BLAS threads (small recurrent matrices run fastest on one; "
-                           "0: leave the library's default)")
     return parser
 
 
@@ -188,9 +164,7 @@ def main(argv=None):
     try:
         if args.command == "train":
             return cmd_train(args)
-        if args.command == "sample":
-            return cmd_sample(args)
-        return cmd_demo(args)
+        return cmd_sample(args)
     except (CLIError, TextFileError, CheckpointMismatch, mt.serialize.CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -297,153 +271,3 @@ def cmd_sample(args):
     print(model.generate(args.prefix, n=args.n, temperature=args.temperature, top_k=args.top_k,
                          seed=args.seed))
     return 0
-
-
-# ----- demo ------------------------------------------------------------------------------------
-def cmd_demo(args):
-    """``python -m rnn demo``: the README's main job."""
-    out = os.path.abspath(args.out)
-    os.makedirs(out, exist_ok=True)
-    quick = args.quick
-    hidden = args.hidden or (32 if quick else 128)
-    batch, seq = (8, 32) if quick else (32, 64)
-    seconds = 4.0 if quick else args.minutes * 60
-    max_steps = 15 if quick else None          # the full demo is bounded by time
-    sample_chars = 80 if quick else 300
-
-    text, source = default_corpus()
-    train_text, valid_text = split_text(text, 0.05)
-    mt.manual_seed(args.seed)
-    model = CharRNN(train_text, hidden_size=hidden, num_layers=1, cell=args.cell)
-    untrained = model.state_dict()
-    print(f"microtensor demo: a character-level {args.cell.upper()} learns to write like "
-          f"Python's language reference")
-    print(f"  corpus: {source}, {len(text):,} characters (offline, from the standard library), "
-          f"vocabulary {len(model.vocab)}")
-    print(f"  model: embedding {model.embedding_dim} -> {args.cell.upper()} {hidden} -> linear "
-          f"{len(model.vocab)} ({model.num_parameters():,} parameters)")
-    print(f"  training: truncated BPTT, {batch} parallel streams x {seq} steps, Adam, clip 1.0, "
-          f"about {seconds:.0f} s")
-    valid_ids = model.vocab.encode(valid_text)
-    eval_ids = valid_ids[:2_000 if quick else 20_000]
-    bpc_before = model.bits_per_char(eval_ids, batch_size=8, seq_len=128)
-    before = model.generate("The ", n=sample_chars, temperature=0.8, seed=args.seed)
-    _print_sample(f"sample BEFORE training (held-out {bpc_before:.2f} bits/char)", before)
-
-    checkpoint = os.path.join(out, "charrnn.npz")
-    trainer = TBPTTTrainer(model, model.vocab.encode(train_text), valid_ids, batch_size=batch,
-                           seq_len=seq, optimizer="adam", lr=3e-3, clip=1.0,
-                           schedule="constant", eval_every=0,
-                           checkpoint_path=checkpoint, checkpoint_every=100,
-                           progress=not args.no_progress, log_every=10,
-                           eval_chars=len(eval_ids))
-    started = time.perf_counter()
-    trainer.fit(max_steps, time_limit=seconds)
-    elapsed = time.perf_counter() - started
-    bpc_after = model.bits_per_char(eval_ids, batch_size=8, seq_len=128)
-    after = model.generate("The ", n=sample_chars, temperature=0.8, seed=args.seed)
-    _print_sample(f"sample AFTER {trainer.step} steps, {elapsed:.0f} s (held-out "
-                  f"{bpc_after:.2f} bits/char)", after)
-
-    files = {"checkpoint": checkpoint}
-    files.update(_demo_pictures(model, untrained, valid_text, out, quick))
-    summary = {"corpus": source, "corpus_chars": len(text), "cell": args.cell,
-               "hidden_size": hidden, "parameters": model.num_parameters(),
-               "batch_size": batch, "seq_len": seq, "steps": trainer.step,
-               "tokens": trainer.tokens, "seconds": round(elapsed, 1),
-               "heldout_bpc_before": round(bpc_before, 4),
-               "heldout_bpc_after": round(bpc_after, 4),
-               "heldout_chars": int(len(eval_ids)),
-               "sample_before": before, "sample_after": after}
-    files["summary"] = os.path.join(out, "summary.json")
-    _atomic_write_text(files["summary"], json.dumps(summary, indent=2, ensure_ascii=False))
-    print(f"\nheld-out bits per character: {bpc_before:.3f} before -> {bpc_after:.3f} after "
-          f"{trainer.step} steps ({trainer.tokens:,} characters seen)")
-    print(f"everything is in {out}/:")
-    for what, path in files.items():
-        if path:
-            print(f"  {what:<16} {os.path.relpath(path, out)}")
-    print(f"continue training: python -m rnn train --resume {checkpoint} --batch {batch} "
-          f"--seq {seq} --schedule constant --lr 3e-3 --steps {trainer.step + 500} "
-          f"--out {checkpoint}")
-    print(f"sample more:       python -m rnn sample {checkpoint} --prefix \"The \" -n 500")
-    return 130 if trainer.interrupted else 0
-
-
-def _atomic_write_text(path, text):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _demo_pictures(model, untrained_state, valid_text, out, quick):
-    """Render a short unroll of the trained model (every gate a node) and the gradient flow.
-
-    Returns ``{description: path}`` of the files written (None for what could not be made).
-    """
-    try:
-        import viz
-        from rnn.diagnostics import hidden_grad_norms
-    except ImportError as error:            # graphviz's Python package is an optional extra
-        print(f"(skipping pictures: {error}; install with pip install 'microtensor[viz,plot]')")
-        return {}
-    files = {}
-    fused = model.fused
-    model.set_fused(False)                  # the explicit path: every gate is a graph node
-    model.eval()
-    try:
-        # 1. A 3-step unroll drawn op by op, and a 12-step one drawn cell by cell.
-        for name, steps, view in (("unrolled_ops", 3, "ops"), ("unrolled_cells", 12, "cells")):
-            ids = model.vocab.encode(valid_text[:steps + 1])
-            loss, _ = model.loss(ids[:-1, None], ids[1:, None])
-            loss.backward(keep_grads=True)
-            title = (f"{model.cell.upper()} unrolled over {steps} characters "
-                     f"{valid_text[:steps]!r}: every node coloured by |dL/d node|")
-            path = os.path.join(out, name)
-            files[f"graph ({view} view)"] = _render(viz, loss, path, view, model, title)
-            model.zero_grad()
-        # 2. ||dL/dh_t|| over a longer unroll: trained vs untrained weights.
-        steps = 20 if quick else 60
-        ids = model.vocab.encode(valid_text[:steps + 1])
-        curves = {}
-        trained_state = model.state_dict()
-        for label, state in (("untrained", untrained_state), ("trained", trained_state)):
-            model.load_state_dict(state)
-            # Only the last character's prediction: how far back does its gradient reach?
-            logits, _ = model(ids[:-1, None])
-            last = logits[-1]                                            # (1, V)
-            loss = mt.nn.functional.cross_entropy(last, mt.tensor(ids[-1:]))
-            loss.backward(keep_grads=True)
-            norms = hidden_grad_norms(loss)
-            curves[f"{label} {model.cell.upper()}"] = next(iter(norms.values()))
-            model.zero_grad()
-        model.load_state_dict(trained_state)
-        path = os.path.join(out, "gradient_flow.png")
-        try:
-            fig = viz.plot_gradient_flow(
-                curves, out=path, distance=True,
-                title=f"How far back the loss of the last character reaches "
-                      f"({steps}-step unroll)")
-            import matplotlib.pyplot as plt
-            plt.close(fig)
-            files["gradient flow"] = path
-        except ImportError as error:
-            print(f"(skipping the gradient-flow plot: {error})")
-    finally:
-        model.set_fused(fused)
-        model.zero_grad()
-    return files
-
-
-def _render(viz, loss, stem, view, model, title):
-    """Render SVG (and PNG) with Graphviz; if ``dot`` is missing keep the DOT source and say so."""
-    try:
-        path = viz.render(loss, stem + ".svg", view=view, params=model, title=title)
-        viz.render(loss, stem + ".png", view=view, params=model, title=title)
-        return path
-    except viz.DotNotFoundError as error:
-        print(f"(Graphviz's `dot` is missing, so {stem}.svg was not drawn: {error})")
-        return getattr(error, "dot_path", stem + ".dot")

@@ -1,5 +1,4 @@
-"""The command line: python -m rnn train | sample | demo, its help and its errors."""
-import json
+"""The command line: python -m rnn train | sample, its help and its errors (the demo: test_viz_demo)."""
 import os
 import subprocess
 import sys
@@ -32,12 +31,11 @@ def test_help_via_python_dash_m():
     result = subprocess.run([sys.executable, "-m", "rnn", "--help"], capture_output=True,
                             text=True, env=env, timeout=120)
     assert result.returncode == 0
-    for command in ("train", "sample", "demo"):
+    for command in ("train", "sample"):
         assert command in result.stdout
 
 
-@pytest.mark.parametrize("command, option", [("train", "--hidden"), ("sample", "--temperature"),
-                                             ("demo", "--quick")])
+@pytest.mark.parametrize("command, option", [("train", "--hidden"), ("sample", "--temperature")])
 def test_subcommand_help(command, option, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
@@ -121,38 +119,3 @@ def test_batch_too_large_for_the_text(tmp_path, capsys):
     err = error_of(["train", "--text", str(small), "--batch", "32", "--valid-fraction", "0"],
                    capsys)
     assert "too short for --batch 32" in err
-
-
-def test_demo_quick_writes_everything_and_learns(tmp_path, capsys):
-    pytest.importorskip("graphviz", reason="the demo's pictures need the graphviz package")
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--quick", "--no-progress"]) == 0
-    printed = capsys.readouterr().out
-    assert "sample BEFORE training" in printed and "sample AFTER" in printed
-    assert f"everything is in {out}" in printed
-    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["heldout_bpc_after"] < summary["heldout_bpc_before"]
-    assert (out / "charrnn.npz").exists()
-    assert mt.load(out / "charrnn.npz")["trainer"]["step"] == summary["steps"]
-    names = set(os.listdir(out))
-    assert {"unrolled_ops.svg", "unrolled_cells.svg"} <= names or \
-        {"unrolled_ops.dot", "unrolled_cells.dot"} <= names
-    if "unrolled_ops.svg" in names:
-        svg = (out / "unrolled_ops.svg").read_text(encoding="utf-8")
-        assert "t = 2" in svg and "cross_entropy" in svg
-    pytest.importorskip("matplotlib", reason="the flow plot needs matplotlib")
-    assert (out / "gradient_flow.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def test_demo_pictures_without_graphviz_dot_keep_the_dot_source(tmp_path, monkeypatch, capsys):
-    pytest.importorskip("graphviz", reason="the demo's pictures need the graphviz package")
-    from rnn import CharRNN
-    from rnn.cli import _demo_pictures
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))        # no `dot` anywhere
-    mt.manual_seed(0)
-    model = CharRNN(TEXT, hidden_size=4)
-    files = _demo_pictures(model, model.state_dict(), TEXT, str(tmp_path), quick=True)
-    assert "dot" in capsys.readouterr().out
-    assert files["graph (ops view)"].endswith("unrolled_ops.dot")
-    assert "digraph" in (tmp_path / "unrolled_ops.dot").read_text(encoding="utf-8")
-    assert model.fused                                          # restored after drawing

@@ -303,3 +303,16 @@ def test_size_and_dpi_set_the_picture_size(tmp_path):
     status = cli_main(["--cell", "lstm", "--steps", "4", "--size", "6,4", "--dpi", "100",
                        "--out", str(tmp_path / "d.png")])
     assert status == 0 and Image.open(tmp_path / "d.png").width <= 600
+
+
+def test_gallery_pictures_fit_slides_and_the_repository():
+    from PIL import Image
+    folder = os.path.join(ROOT, "docs", "gallery")
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        assert os.path.getsize(path) < 1_000_000, name                 # under 1 MB each
+        if name.endswith(".png"):
+            with Image.open(path) as im:
+                assert im.width * im.height <= 25_000_000, name      # no decompression bomb
+                if name.endswith("_ops.png"):
+                    assert im.width <= 3000, (name, im.size)

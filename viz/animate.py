@@ -3,9 +3,11 @@
 Frame 1 shows only the loss with its gradient; each next frame reveals the nodes of one more time
 step (walking back from the last step to the first, in reverse creation order, which is a valid
 backward order); the last frame shows every gradient, including the parameters', whose gradients
-are sums over all steps. Every frame uses the same layout and the same colour scale, so only the
-colours change. Output: numbered PNG frames, an animated GIF (Pillow, which matplotlib brings) and
-one self-contained HTML page with a slider.
+are sums over all steps. A node not reached yet is drawn "not reached" (light, without its value);
+a stage that changes nothing the view shows (ops outside the cells, in the cells view) is merged
+into the frame before it, so no two frames are alike. Every frame uses the same layout and the
+same colour scale, so only the colours change. Output: numbered PNG frames, an animated GIF
+(Pillow, which matplotlib brings) and one self-contained HTML page with a slider.
 
 Example:
     >>> import os, tempfile
@@ -19,7 +21,7 @@ Example:
     >>> loss.backward(keep_grads=True)
     >>> result = animate_backward(loss, tempfile.mkdtemp(), formats=("html",))
     >>> len(result["frames"]), os.path.basename(result["html"])
-    (5, 'backward.html')
+    (4, 'backward.html')
 """
 import base64
 import io
@@ -139,7 +141,7 @@ def animate_backward(root, out, *, view="ops", max_frames=40, formats=("png", "g
         >>> loss.backward(keep_grads=True)
         >>> result = animate_backward(loss, tempfile.mkdtemp(), formats=("png",))
         >>> [p.rsplit("/", 1)[-1] for p in result["frames"]]
-        ['frame_000.png', 'frame_001.png', 'frame_002.png', 'frame_003.png']
+        ['frame_000.png', 'frame_001.png', 'frame_002.png']
     """
     bad = [f for f in formats if f not in ("png", "gif", "html")]
     if bad:
@@ -151,20 +153,32 @@ def animate_backward(root, out, *, view="ops", max_frames=40, formats=("png", "g
     stages = _merge(backward_stages(full.microtensor_trace), max_frames - 1)
     view = full.microtensor_view        # keep a fallback chosen by the node budget
     draw_options.pop("max_nodes", None)
-    images, captions = [], []
-    revealed = set()
-    for k, (text, ids) in enumerate(stages + [("all gradients", [])]):
+    # One frame per stage that changes what the view shows: a stage of nodes the view does not
+    # draw (ops outside the cells, in the cells view) would repeat the previous frame.
+    frames, revealed, previous = [], set(), None
+    for text, ids in stages + [("all gradients", [])]:
         revealed.update(ids)
-        caption = (f"backward {k + 1}/{len(stages) + 1}: " +
-                   (f"gradient reaches {text}" if ids else "every gradient (final)"))
-        frame_graph = draw(root, view=view, max_nodes=None, revealed=None if not ids else revealed,
+        shown = None if not ids else set(revealed)
+        options = {**draw_options, "title": None}
+        look = draw(root, view=view, max_nodes=None, revealed=shown, **options).source
+        if look == previous:
+            frames[-1] = (frames[-1][0], shown, f"{frames[-1][2]}, {text}" if ids else frames[-1][2])
+            continue
+        previous = look
+        frames.append((text, shown, None))
+    images, captions = [], []
+    for k, (text, shown, merged) in enumerate(frames):
+        what = merged or text
+        caption = (f"backward {k + 1}/{len(frames)}: " +
+                   (f"gradient reaches {what}" if shown is not None else "every gradient (final)"))
+        frame_graph = draw(root, view=view, max_nodes=None, revealed=shown,
                            **{"title": caption, **draw_options})
         try:
             images.append(frame_graph.pipe(format="png"))
         except graphviz.ExecutableNotFound:
             raise DotNotFoundError(f"{INSTALL_HINT} animate_backward renders its frames with it.") from None
         captions.append(caption)
-    result = {"frames": captions, "gif": None, "html": None}
+    result = BackwardAnimation(frames=captions, gif=None, html=None)
     if "png" in formats:
         result["frames"] = [atomic_write(os.path.join(out, f"frame_{k:03d}.png"), png)
                             for k, png in enumerate(images)]
@@ -177,6 +191,26 @@ def animate_backward(root, out, *, view="ops", max_frames=40, formats=("png", "g
                             captions=",".join(repr(c) for c in captions))
         result["html"] = atomic_write(os.path.join(out, "backward.html"), page)
     return result
+
+
+class BackwardAnimation(dict):
+    """What :func:`animate_backward` wrote (``"frames"``, ``"gif"``, ``"html"``); as a notebook
+    cell's value it plays inline (the GIF, else the first frame).
+
+    Example:
+        >>> BackwardAnimation(frames=[], gif=None, html=None)._repr_html_()
+        '<p>no frames written</p>'
+    """
+
+    def _repr_html_(self):
+        path = self.get("gif") or next((p for p in self.get("frames", ()) if str(p).endswith(".png")),
+                                       None)
+        if not path:
+            return "<p>no frames written</p>"
+        kind = "gif" if str(path).endswith(".gif") else "png"
+        with open(path, "rb") as f:
+            data = base64.b64encode(f.read()).decode()
+        return f'<img src="data:image/{kind};base64,{data}" alt="backward pass">'
 
 
 def _gif(images, frame_ms):

@@ -112,4 +112,8 @@ def plot_gradient_flow(series, out=None, *, ax=None, title=None, norm="l2", dist
         buffer = io.BytesIO()
         fig.savefig(buffer, format=fmt)
         atomic_write(out, buffer.getvalue())
+    if ax is None and _interactive():
+        # In Jupyter the inline backend shows every open figure at the end of the cell, and the
+        # returned figure is shown again as the cell's value: closed here, it is shown once.
+        plt.close(fig)
     return fig

@@ -30,13 +30,14 @@ import graphviz
 from .layout import gathered_outputs, shared_inputs, slots
 from .shares import share
 from .style import (cluster_attrs, cluster_name, const_text, grad_text, header_attrs, natural_key,
-                    node_fill, node_label, node_tooltip, share_node_attrs, stats_text)
+                    node_fill, node_label, node_tooltip, reached, share_node_attrs, stats_text)
 from .trace import magnitude, shape_text
 
 
 def _node_attrs(n, tr, scale, show, revealed, roots):
     fill, fontc = node_fill(n, scale, revealed)
-    attrs = {"label": node_label(n, show, const_text(n, tr)), "fillcolor": fill, "fontcolor": fontc,
+    attrs = {"label": node_label(n, show, const_text(n, tr), revealed), "fillcolor": fill,
+             "fontcolor": fontc,
              "tooltip": node_tooltip(n, tr.norm), "id": f"n{n.id}"}
     if n.id in roots:
         attrs.update(shape="doubleoctagon" if n.record.tensor.size == 1 else "box",
@@ -131,7 +132,7 @@ def _multi_output_attrs(tr, first, outputs, scale, show, revealed):
         if "value" in show:
             lines.append(f"val {stats_text(n.value_stats)}")
         if "grad" in show:
-            lines.append(grad_text(n))
+            lines.append(grad_text(n) if reached(n, revealed) else "∇ not reached yet")
         body = "<BR/>".join(html.escape(line) for line in lines)
         cells.append(f'<TD PORT="o{n.record.output_index}" BGCOLOR="{fill}" STYLE="ROUNDED">'
                      f'<FONT COLOR="{fontc}">{body}</FONT></TD>')
@@ -315,9 +316,28 @@ def _grid(tr, grid, all_stand_ins, g, skipped, group_of):
     lane_edges = {}     # family -> [(lane, lane)]
     for n in tr.nodes:
         slot = grid[n.id]
-        if slot.where == "step" and group_of.get(n.id, n.id) == n.id:
+        if slot.where == "step" and group_of.get(n.id, n.id) == n.id and n.id not in skipped:
             members.setdefault((slot.family, slot.column), {})[slot.lane] = f"n{n.id}"
             order[(slot.family, slot.lane)] = slot.lane
+    # A node from before the steps that only one step uses (h0, c0, a detach() cut carried into
+    # the next chunk) is drawn in that step's column, just below where it is used.
+    own_step = {}
+    for n in tr.nodes:
+        slot = grid[n.id]
+        if slot.where != "step" or n.id in skipped:
+            continue
+        for i in n.inputs:
+            if grid.get(i) is not None and grid[i].where == "before" and i not in skipped:
+                own_step.setdefault(i, set()).add((slot.family, slot.column))
+    own_step = {i: next(iter(keys)) for i, keys in own_step.items()
+                if len(keys) == 1 and not any(i in n.inputs for n in tr.nodes
+                                              if grid[n.id].where != "step")}
+    for i, key in own_step.items():
+        consumers = [n for n in tr.nodes if i in n.inputs and grid[n.id].where == "step"]
+        members.setdefault(key, {})[("own", i)] = f"n{i}"
+        order[(key[0], ("own", i))] = min(lane(n.id) for n in consumers) - 0.5
+        for n in consumers:
+            lane_edges.setdefault(key[0], []).append((("own", i), lane(n.id)))
     for n in tr.nodes:
         slot = grid[n.id]
         if slot.where != "step":
@@ -342,7 +362,7 @@ def _grid(tr, grid, all_stand_ins, g, skipped, group_of):
     families = sorted({family for family, _ in members}, key=natural_key)
     feeds_steps = _feeding_the_steps(tr, grid)
     before = [f"n{n.id}" for n in tr.nodes if n.id in feeds_steps and n.id not in skipped
-              and group_of.get(n.id, n.id) == n.id]
+              and group_of.get(n.id, n.id) == n.id and n.id not in own_step]
     gathered_by = {}
     for s in all_stand_ins.values():
         if s.kind == "gathered":
@@ -365,7 +385,7 @@ def _grid(tr, grid, all_stand_ins, g, skipped, group_of):
                 if lvl == top:
                     names.append(headers[(family, t)])
                     continue
-                for x in sorted(by_level.get(lvl, ()), key=lambda x: order[(family, x)]):
+                for x in sorted(by_level.get(lvl, ()), key=lambda x: (order[(family, x)], repr(x))):
                     name = members[(family, t)].get(x)
                     if name is not None:
                         names.append(name)

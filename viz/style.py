@@ -58,7 +58,7 @@ def node_fill(node, scale, revealed=None):
         >>> node_fill(tr.by_id[0], ColorScale(1.0, 10.0))    # ∇w = [2, 2], L2 norm 2.83
         ('#26848d', 'black')
     """
-    if revealed is not None and node.id not in revealed and node.status != "nograd":
+    if not reached(node, revealed):
         return UNREACHED_FILL, UNREACHED_FONT
     if node.status == "ok":
         color = scale.color(node.grad_magnitude)
@@ -126,10 +126,17 @@ def node_tooltip(node, norm):
     return "\\n".join(dot_text(line) for line in lines)
 
 
-def node_label(node, show, constants=""):
+def reached(node, revealed):
+    """Whether the backward pass has reached ``node`` in an animation frame (``revealed`` is the
+    set of ids reached so far, None outside an animation)."""
+    return revealed is None or node.id in revealed or node.status == "nograd"
+
+
+def node_label(node, show, constants="", revealed=None):
     """The label: op (or name), then shape, value stats and gradient as ``show`` asks.
 
-    ``constants`` is appended to the op name (folded constant inputs, e.g. ``" [2]"``).
+    ``constants`` is appended to the op name (folded constant inputs, e.g. ``" [2]"``). A node
+    the gradient has not reached yet (animation, ``revealed``) says so instead of its final value.
 
     Example:
         >>> import microtensor as mt
@@ -154,7 +161,7 @@ def node_label(node, show, constants=""):
     if "value" in show:
         lines.append(f"val {stats_text(node.value_stats)}")
     if "grad" in show:
-        lines.append(grad_text(node))
+        lines.append(grad_text(node) if reached(node, revealed) else "∇ not reached yet")
     return "\\n".join(dot_text(line) for line in lines)
 
 
@@ -358,7 +365,7 @@ def kept_node_attrs(n, scale, tr, show, revealed):
         'doubleoctagon'
     """
     fill, fontc = node_fill(n, scale, revealed)
-    attrs = {"label": node_label(n, show, const_text(n, tr)), "fillcolor": fill, "fontcolor": fontc,
+    attrs = {"label": node_label(n, show, const_text(n, tr), revealed), "fillcolor": fill, "fontcolor": fontc,
              "tooltip": node_tooltip(n, tr.norm), "id": f"n{n.id}"}
     if n.id in tr.roots:
         attrs.update(shape="doubleoctagon" if n.record.tensor.size == 1 else "box",

@@ -18,7 +18,8 @@ from rnn import conventions
 
 from .colors import BAD_FILL, MASKED_FILL, NO_GRAD_FILL, ZERO_GRAD_FILL
 from .layout import family_key
-from .style import dot_text, family_label, header_attrs, kept_node_attrs, natural_key, node_fill, node_tooltip
+from .style import (dot_text, family_label, header_attrs, kept_node_attrs, natural_key, node_fill,
+                    node_tooltip, reached)
 from .trace import short, shape_text
 
 _STRIP_CELLS = 60             # most squares in a rolled view's strip (more steps share a square)
@@ -196,7 +197,9 @@ def draw_cells(tr, g, scale, show, revealed, hidden, leaves=True):
                 continue
             fill, fontc = node_fill(node, scale, revealed)
             lines = [hidden + (f" {shape_text(node.shape)}" if "shape" in show else "")]
-            if "grad" in show:
+            if "grad" in show and not reached(node, revealed):
+                lines.append(f"∇{hidden} not reached yet")
+            elif "grad" in show:
                 lines.append(f"∇{hidden} {short(node.grad_magnitude)}" if node.status != "nograd"
                              else f"∇{hidden} none")
             if (family, t) in masked:

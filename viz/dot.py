@@ -32,7 +32,7 @@ from rnn import conventions
 
 from .colors import ColorScale
 from .style import legend_label, new_graph, styles_used
-from .trace import trace as make_trace
+from .trace import NoGradientWarning, trace as make_trace
 from .ops_view import draw_ops, shown_magnitudes
 from .views import draw_cells, draw_rolled, hidden_states
 
@@ -193,6 +193,12 @@ def draw(root, *, view="ops", show=("grad", "shape"), max_nodes=DEFAULT_MAX_NODE
     if rankdir not in ("LR", "TB", "RL", "BT"):
         raise ValueError(f"rankdir must be 'LR', 'TB', 'RL' or 'BT', not {rankdir!r}")
     tr = make_trace(root, norm=norm, params=params)
+    roots = [tr.by_id[i].tensor for i in tr.roots]
+    freed = any(r.grad_fn is not None and r.grad_fn.freed for r in roots)   # warned by trace
+    if not freed and all(n.status == "nograd" for n in tr.nodes) and any(r.requires_grad for r in roots):
+        warnings.warn("no node of this graph has a gradient, so the picture would be all grey: call "
+                      "loss.backward(keep_grads=True) before drawing to see every gradient",
+                      NoGradientWarning, stacklevel=2)
     chosen, message = _choose_view(tr, view, max_nodes, fallback, hidden)
     if message:
         warnings.warn(message, GraphTooLargeWarning, stacklevel=2)

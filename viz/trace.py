@@ -39,9 +39,10 @@ class NoGradientWarning(UserWarning):
         >>> import warnings
         >>> import microtensor as mt
         >>> loss = (mt.ones(2, requires_grad=True) * 2.0).sum()
+        >>> from viz import draw
         >>> with warnings.catch_warnings(record=True) as caught:
         ...     warnings.simplefilter("always")
-        ...     _ = trace(loss)
+        ...     _ = draw(loss)
         >>> caught[0].category is NoGradientWarning
         True
     """
@@ -385,9 +386,5 @@ def trace(root, norm="l2", params=None):
             what = source.name or (source.grad_fn.op if source.grad_fn is not None else "tensor")
             cuts.append((None, n.id, f"detach() of {what}" + (f" in {where}" if where else "")
                          + " (outside this graph)"))
-    if not freed and all(n.status == "nograd" for n in nodes) and any(r.requires_grad for r in roots):
-        warnings.warn("no node of this graph has a gradient, so the picture would be all grey: call "
-                      "loss.backward(keep_grads=True) before drawing to see every gradient",
-                      NoGradientWarning, stacklevel=3)
     root_order = [rec.id for rec in records if id(rec.tensor) in root_ids]
     return Trace(nodes, by_id, edges, cuts, root_order, norm)

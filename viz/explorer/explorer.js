@@ -204,7 +204,7 @@
     if (panZoom) { panZoom.destroy(); panZoom = null; }
     root.innerHTML = "";
     el("defs", {}, root).innerHTML = '<marker id="mt-arrow" viewBox="0 0 10 10" refX="9" refY="5" '
-      + 'markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#666"/></marker>';
+      + 'markerWidth="8" markerHeight="8" markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#666"/></marker>';
     const viewport = el("g", { class: "svg-pan-zoom_viewport" }, root);
     extent = { w: 0, h: 0 };
     placed = new Map();

@@ -44,6 +44,7 @@ NODE_FIELDS = ("id", "kind", "label", "grad", "colors", "status", "name", "op", 
                "shape", "dtype", "value", "l2", "maxabs", "vheat", "gheat", "inputs", "mag")
 # Fields that are indices into data["strings"][field] (repeated strings are stored once).
 TABLE_FIELDS = ("kind", "colors", "status", "name", "op", "scope", "cell", "shape", "dtype")
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 HEAT_CELLS = 16        # a heat map has at most this many rows and columns (block means beyond)
 OPEN_AT_OPS = 400      # graphs with more nodes open at the cells level (every step collapsed)
 
@@ -79,14 +80,15 @@ def heat_map(array, cells=HEAT_CELLS):
         return None
     a = a.astype(np.float64).reshape(-1, a.shape[-1]) if a.ndim >= 2 else a.astype(np.float64).reshape(1, -1)
     bad = ~np.isfinite(a)
-    summarised = a.shape[0] > cells or a.shape[1] > cells
-    if summarised:
+    if a.shape[0] > cells or a.shape[1] > cells:
         a = _block_mean(np.where(bad, 0.0, a), cells)
         bad = _block_mean(bad.astype(np.float64), cells) > 0
-    scale = float(np.max(np.abs(np.where(bad, 0.0, a)))) if a.size else 0.0
-    q = np.full(a.shape, 8.0) if scale == 0 else 8.0 + np.round(np.where(bad, 0.0, a) / scale * 7.0)
+    clean = np.where(bad, 0.0, a)
+    scale = float(np.max(np.abs(clean)))
+    q = (np.full(a.shape, 8, dtype=np.intp) if scale == 0
+         else (8.0 + np.round(clean / scale * 7.0)).astype(np.intp))
     q[bad] = 0
-    return short(scale) + ":" + "".join("0123456789abcdef"[int(v)] for v in q.ravel())
+    return short(scale) + ":" + _HEX_DIGITS[q.ravel()].tobytes().decode("ascii")
 
 
 def _block_mean(a, cells):

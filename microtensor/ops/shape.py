@@ -93,8 +93,16 @@ class Expand(Function):
         return unbroadcast(grad, ctx.shape)
 
 
+def _is_int(item):
+    return type(item) is int or isinstance(item, np.integer)
+
+
 def _plain_index(index):
-    """Turn tensors and lists inside an index into ndarrays; report whether it is 'advanced'."""
+    """The index as NumPy takes it, and whether it is 'advanced' (holds an index array).
+
+    A Tensor, a list or a tuple inside an index is an index array, as in NumPy and PyTorch:
+    ``x[(0, 0), :]`` takes row 0 twice, exactly like ``x[[0, 0], :]``.
+    """
     if type(index) is tuple:
         for item in index:                 # the common x[:, a:b] / x[t]: nothing to convert
             if type(item) is not slice and type(item) is not int:
@@ -103,34 +111,87 @@ def _plain_index(index):
             return index, False
     elif type(index) is int or type(index) is slice:
         return index, False
-    items = index if isinstance(index, tuple) else (index,)
+    items = index if type(index) is tuple else (index,)
     converted, advanced = [], False
     for item in items:
-        if hasattr(item, "data") and isinstance(getattr(item, "data"), np.ndarray):
-            item = item.data
-        if isinstance(item, list):
+        data = getattr(item, "data", None)
+        if isinstance(data, np.ndarray) and not isinstance(item, np.ndarray):
+            item = data                    # a Tensor
+        if isinstance(item, (list, tuple)):
             item = np.asarray(item)
+            if item.size == 0 and item.dtype.kind == "f":
+                item = item.astype(np.intp)    # `x[[]]` selects nothing, as in NumPy
         if isinstance(item, np.ndarray):
-            if item.dtype.kind == "f":
-                raise TypeError("index arrays must hold integers or booleans, not floats")
+            if item.dtype.kind not in "iub":
+                raise TypeError(f"getitem: index arrays must hold integers or booleans, not "
+                                f"{item.dtype}")
             advanced = True
+        elif isinstance(item, (bool, np.bool_)):
+            advanced = True                # x[True] adds an axis, as a 0-d boolean mask
         converted.append(item)
-    return (tuple(converted) if isinstance(index, tuple) else converted[0]), advanced
+    index = tuple(converted) if type(index) is tuple else converted[0]
+    if advanced and type(index) is tuple and any(_is_int(item) for item in index):
+        return index, "mixed"
+    return index, advanced
+
+
+def _pytorch_order(shape, index):
+    """``probe[index]`` as PyTorch computes it, for a probe of ``shape`` holding each element's
+    position: integers are applied first (they select), then the rest; NumPy instead treats the
+    integers as index arrays, which can move the advanced axes to the front."""
+    first, rest = [], []
+    for item in index:
+        if _is_int(item):
+            first.append(item)
+        elif item is None or item is Ellipsis:
+            first.append(item)
+            rest.append(slice(None) if item is None else Ellipsis)
+        else:
+            width = item.ndim if isinstance(item, np.ndarray) and item.dtype.kind == "b" else 1
+            first.extend([slice(None)] * width)
+            rest.append(item)
+    probe = np.arange(int(np.prod(shape))).reshape(shape)
+    return probe[tuple(first)][tuple(rest)], probe[index]
+
+
+class _AmbiguousIndex(IndexError):
+    """An index NumPy and PyTorch read differently (see GetItem)."""
 
 
 class GetItem(Function):
-    """``a[index]``: ints, slices, None, Ellipsis, integer arrays and boolean masks.
+    """``a[index]``: ints, slices, None, Ellipsis, integer arrays, lists, tuples and nested lists
+    inside the index, Tensors and boolean masks, as NumPy and PyTorch do.
 
-    Repeated integer indices accumulate their gradients.
+    Repeated integer indices accumulate their gradients. The one form on which NumPy and PyTorch
+    disagree (an integer and an index array separated by a slice: ``x[0, :, [0, 1]]``, where
+    NumPy puts the indexed axis first and PyTorch does not) raises an IndexError saying how to
+    write either.
+
+    Example:
+        >>> import microtensor as mt
+        >>> x = mt.ones(2, 3, requires_grad=True)
+        >>> x[(0, 0), :].sum().backward()
+        >>> x.grad[0]
+        array([2., 2., 2.], dtype=float32)
     """
-    name = "getitem"
 
     @staticmethod
     def forward(ctx, a, index=None):
         index, advanced = _plain_index(index)
-        ctx.shape, ctx.index, ctx.advanced = a.shape, index, advanced
+        ctx.shape, ctx.index, ctx.advanced = a.shape, index, bool(advanced)
         try:
+            if advanced == "mixed":
+                pytorch, numpy = _pytorch_order(a.shape, index)
+                if pytorch.shape != numpy.shape or not np.array_equal(pytorch, numpy):
+                    raise _AmbiguousIndex(
+                        f"getitem: index {index!r} mixes an integer and an index array "
+                        f"separated by a slice, where NumPy (result shape {numpy.shape}) and "
+                        f"PyTorch (result shape {pytorch.shape}) order the result's axes "
+                        f"differently; apply the integer first (x[0][:, idx], PyTorch's order) "
+                        f"or make it a list (x[[0], :, idx], NumPy's)")
             return a[index]
+        except _AmbiguousIndex:
+            raise
         except IndexError as error:
             raise ShapeError(f"getitem: index {index!r} does not fit shape {a.shape}: {error}") from None
 

@@ -251,12 +251,52 @@ def _output_gradients(node, step, grads, keep_grads, capture):
     return out
 
 
+def _where(node):
+    return f"backward of {node.op!r}" + (f" in scope {node.scope!r}" if node.scope else "")
+
+
+def _name_through_views(t, cell):
+    """`` 'w'`` for a named tensor; `` (a view of 'w')`` for an unnamed view of one (``w.T``)."""
+    if t is None:
+        return ""
+    if t.name:
+        return f" {t.name!r}"
+    seen = t
+    while seen._node is not None and not seen.name:
+        sources = [x for x in seen._node.inputs if x._version_cell is cell]
+        if not sources:
+            return ""
+        seen = sources[0]
+    return f" (a view of {seen.name!r})" if seen.name else ""
+
+
+def _check_saved_versions(node, step):
+    """Refuse to run a backward whose saved tensors were changed in place since forward."""
+    for where, cell, version in node.ctx._watched:
+        if cell[0] == version:
+            continue
+        if where >= 0:
+            t = node.inputs[where] if node.inputs else None
+            what = f"input {where}"
+        else:
+            position = -1 - where
+            t = dict(node.live_outputs()).get(position) if node.outputs is not None else step[0]
+            what = "its output" if node.outputs is None else f"output {position}"
+        label = _name_through_views(t, cell)
+        shape = f" of shape {t.shape}" if t is not None else ""
+        raise RuntimeError(
+            f"{_where(node)}: {what}{label}{shape}, saved for the gradient, was changed in place "
+            f"since (now at version {cell[0]}, saved at version {version}): an in-place method "
+            f"(add_, zero_, ...), an optimizer step or nn.init ran between forward and this "
+            f"backward. Run the forward again after the change, or change a copy.")
+
+
 def _call_backward(node, grads_out):
     """Run the op's backward; an error from it names the op and its scope."""
     try:
         return node.fn.backward(node.ctx, *grads_out)
     except Exception as error:
-        where = f"backward of {node.op!r}" + (f" in scope {node.scope!r}" if node.scope else "")
+        where = _where(node)
         if error.args and isinstance(error.args[0], str):
             error.args = (f"{where}: {error.args[0]}",) + error.args[1:]
         else:
@@ -304,6 +344,8 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
             if node.freed:
                 raise GraphFreedError(FREED_MESSAGE)
             grads_out = (g,)
+        if node.ctx._watched:
+            _check_saved_versions(node, step)
         input_grads = _call_backward(node, grads_out)
         if type(input_grads) is not tuple:
             input_grads = tuple(input_grads) if type(input_grads) is list else (input_grads,)

@@ -185,7 +185,28 @@ def init_tensor(t, data, requires_grad):
     t._detached_from = None
     t._scope = ScopeState.path
     t._seq = next_seq()
+    t._version_cell = None
     return t
+
+
+def version_cell(t):
+    """The tensor's version counter: a one-element list shared by every tensor that views the
+    same memory (its detached copies, the views ops make of it), made on first need."""
+    cell = t._version_cell
+    if cell is None:
+        cell = t._version_cell = [0]
+    return cell
+
+
+def share_version(result, out, tensors):
+    """Give an op's output the version counter of the input it is a view of (NumPy's ``base``),
+    so an in-place change through either one is seen by both, as PyTorch's views are."""
+    base = out.base
+    for t in tensors:
+        data = t.data
+        if data is base or (data.base is not None and data.base is base):
+            result._version_cell = version_cell(t)
+            return
 
 
 class TensorBase:
@@ -197,7 +218,7 @@ class TensorBase:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "name", "_node", "_hooks", "_retains_grad",
-                 "_detached_from", "_scope", "_seq", "__weakref__")
+                 "_detached_from", "_scope", "_seq", "_version_cell", "__weakref__")
 
     @property
     def shape(self):
@@ -241,3 +262,34 @@ class TensorBase:
     def grad_fn(self):
         """The :class:`~microtensor.core.Node` that made this tensor, or None for a leaf."""
         return self._node
+
+    @property
+    def _version(self):
+        """How many times this tensor's memory was changed in place (PyTorch's ``t._version``):
+        by its in-place methods (``add_``, ``zero_``...), an optimizer step, ``nn.init`` or
+        :meth:`bump_version`. Shared with its views and detached copies.
+
+        Example:
+            >>> import microtensor as mt
+            >>> w = mt.zeros(3)
+            >>> v = w.detach()
+            >>> w.add_(1.0)._version, v._version
+            (1, 1)
+        """
+        cell = self._version_cell
+        return 0 if cell is None else cell[0]
+
+    def bump_version(self):
+        """Record that this tensor's memory was changed in place. Call it after writing into
+        ``.data`` yourself (writes through ``.data`` are otherwise untracked, as PyTorch's are), so
+        that a backward pass that saved the old values raises instead of using the new ones.
+
+        Example:
+            >>> import microtensor as mt
+            >>> w = mt.ones(2)
+            >>> w.data[:] = 5.0
+            >>> w.bump_version()._version
+            1
+        """
+        version_cell(self)[0] += 1
+        return self

@@ -30,7 +30,8 @@ import weakref
 
 import numpy as np
 
-from .core import DEFAULT_FLOAT, GradMode, Node, ScopeState, TensorBase, to_array
+from .core import (DEFAULT_FLOAT, GradMode, Node, ScopeState, TensorBase, share_version, to_array,
+                   version_cell)
 from .errors import FREED_MESSAGE, AnomalyError, GraphFreedError, MicrotensorError
 
 
@@ -50,6 +51,9 @@ class Context:
     # Class-level defaults, so that Function.apply only has to set needs_input_grad.
     _saved = ()
     _released = False
+    # (where, version counter, version when saved) for each saved array that is an input's
+    # (where = its position) or an output's (where = -1 - its position) data: see watch_saved.
+    _watched = ()
 
     def __init__(self, needs_input_grad):
         self.needs_input_grad = needs_input_grad
@@ -84,6 +88,26 @@ def check_forward_anomaly(fn, node_scope, arrays, out):
     origin = f"input {bad_inputs[0]} already held NaN/Inf" if bad_inputs else "inputs were finite"
     raise AnomalyError(f"forward of {fn.name!r} in scope {node_scope!r} produced "
                        f"{kind_of_nonfinite(out)} ({origin})")
+
+
+def watch_saved(ctx, inputs, outputs):
+    """Note the version of every tensor whose data ``forward`` saved, so that backward can refuse
+    to run on values changed in place since (PyTorch's saved-tensor version check)."""
+    watched = []
+    for array in ctx._saved:
+        for where, t in enumerate(inputs):
+            if t.data is array:
+                break
+        else:
+            for position, t in enumerate(outputs):
+                if t.data is array:
+                    where = -1 - position
+                    break
+            else:
+                continue              # a temporary of forward's own: nobody else can change it
+        cell = version_cell(t)
+        watched.append((where, cell, cell[0]))
+    ctx._watched = tuple(watched)
 
 
 def _dtype_leader(inputs):
@@ -238,8 +262,12 @@ class Function:
         if GradMode.anomaly:
             check_forward_anomaly(cls, ScopeState.path, arrays, out)
         result = wrap(out, record)
+        if out.base is not None:
+            share_version(result, out, tensors)
         if record:
             result._node = Node(cls, ctx, tensors, ScopeState.path)
+            if ctx._saved:
+                watch_saved(ctx, tensors, (result,))
         return result
 
     @classmethod
@@ -255,7 +283,12 @@ class Function:
         # An integer or boolean output (an index, an argmax) keeps its dtype and takes no
         # gradient, but stays an output of the node, so a drawing shows where it came from.
         results = tuple([wrap(out, record and out.dtype.kind == "f") for out in outs])
+        for out, t in zip(outs, results):
+            if out.base is not None:
+                share_version(t, out, tensors)
         if record:
+            if ctx._saved:
+                watch_saved(ctx, tensors, results)
             node = Node(cls, ctx, tensors, ScopeState.path,
                         tuple([weakref.ref(t) for t in results]))
             node.output_specs = tuple([(out.shape, out.dtype) for out in outs])

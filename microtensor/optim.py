@@ -145,6 +145,7 @@ class Optimizer:
                                      f"parameter of shape {p.data.shape}")
                 state = self.state.setdefault(id(p), {})
                 self._update(p, grad.astype(p.data.dtype, copy=False), state, group)
+                p.bump_version()    # a backward that saved the old value must now refuse
         return loss
 
     def _update(self, param, grad, state, group):

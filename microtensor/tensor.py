@@ -17,7 +17,8 @@ import weakref
 import numpy as np
 
 from . import autograd
-from .core import TensorBase, check_grad_dtype, init_tensor, to_array
+from .errors import ShapeError
+from .core import GradMode, TensorBase, check_grad_dtype, init_tensor, to_array, version_cell
 from .ops.elementwise import (Abs, Add, Cast, Clip, Div, Equal, Exp, Greater, GreaterEqual,
                               LeakyRelu, Less, LessEqual, Log, Maximum, Minimum, Mul, Neg,
                               NotEqual, Pow, Relu, Sigmoid, Softplus, Sqrt, Sub, Tanh)
@@ -61,7 +62,11 @@ class Tensor(TensorBase):
     """An n-dimensional array that records the ops applied to it (see :func:`tensor`).
 
     Attributes:
-        data: the ndarray.
+        data: the ndarray. Writes into it are untracked, exactly like PyTorch's ``.data``: a
+            backward pass that saved the old values would use the new ones. Change a tensor in
+            place with its in-place methods (``add_``, ``mul_``, ``zero_``, ``copy_``,
+            ``clamp_``) or call :meth:`bump_version` after writing into ``.data``: then such a
+            backward raises instead.
         grad: ndarray of the same shape and dtype after ``backward()`` (leaves, or every node
             with ``keep_grads=True``), else None.
         requires_grad: whether gradients flow to this tensor.
@@ -81,7 +86,7 @@ class Tensor(TensorBase):
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
         source = tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
         for slot in ("data", "grad", "requires_grad", "name", "_node", "_hooks", "_retains_grad",
-                     "_detached_from", "_scope", "_seq"):
+                     "_detached_from", "_scope", "_seq", "_version_cell"):
             setattr(self, slot, getattr(source, slot))
 
     # Function.apply makes every op output with its first input's _wrap: a plain Tensor, also
@@ -152,6 +157,7 @@ class Tensor(TensorBase):
         t = make_tensor(self.data, False)
         t.name = self.name
         t._detached_from = weakref.ref(self)
+        t._version_cell = version_cell(self)      # the same memory: the same version counter
         return t
 
     def requires_grad_(self, requires_grad=True):
@@ -244,6 +250,57 @@ class Tensor(TensorBase):
         """Set ``.grad`` to None."""
         self.grad = None
 
+    # ----- in place (never recorded in the graph; each bumps the version counter) --------------
+    def add_(self, other, alpha=1):
+        """``self += alpha * other`` in place; returns self.
+
+        In-place methods are for updates outside the graph (under ``mt.no_grad()``, or on
+        tensors that need no gradient). Each bumps the tensor's version, so a backward pass that
+        saved the old values raises instead of silently using the new ones.
+
+        Example:
+            >>> import microtensor as mt
+            >>> w = mt.ones(3, requires_grad=True)
+            >>> with mt.no_grad():
+            ...     _ = w.add_(mt.tensor([1.0, 2.0, 3.0]), alpha=-0.5)
+            >>> w.data, w._version
+            (array([0.5, 0. , -0.5], dtype=float32), 1)
+        """
+        value = _in_place_operand(self, "add_", other)
+        if alpha != 1:
+            value = value * np.asarray(alpha, dtype=self.dtype)
+        return _write_in_place(self, "add_", np.add, value)
+
+    def mul_(self, other):
+        """``self *= other`` in place; returns self. Example: ``mt.ones(2).mul_(3.0)``"""
+        return _write_in_place(self, "mul_", np.multiply, _in_place_operand(self, "mul_", other))
+
+    def zero_(self):
+        """Fill with zeros in place; returns self. Example: ``mt.ones(2).zero_()``"""
+        _check_in_place(self, "zero_")
+        return _write_in_place(self, "zero_", np.multiply, np.zeros((), dtype=self.dtype))
+
+    def copy_(self, src):
+        """Copy ``src``'s values into this tensor (broadcast, cast to its dtype); returns self.
+
+        Example:
+            >>> import microtensor as mt
+            >>> mt.zeros(2, 2).copy_(mt.tensor([1.0, 2.0])).data
+            array([[1., 2.],
+                   [1., 2.]], dtype=float32)
+        """
+        value = _in_place_operand(self, "copy_", src)
+        return _write_in_place(self, "copy_", _assign, value)
+
+    def clamp_(self, min=None, max=None):
+        """Clamp into [min, max] in place; returns self. Example: ``mt.ones(2).clamp_(max=0.5)``"""
+        if min is None and max is None:
+            raise TypeError("clamp_: give at least one of min and max")
+        _check_in_place(self, "clamp_")
+        return _write_in_place(self, "clamp_", _clip_into(min, max), None)
+
+    clip_ = clamp_
+
     def __repr__(self):
         body = np.array2string(self.data, separator=", ", prefix="tensor(", threshold=50,
                                precision=4)
@@ -322,6 +379,60 @@ class Tensor(TensorBase):
     def split(self, split_size_or_sections, axis=0, dim=None): return split(self, split_size_or_sections, _axis(axis, dim))
     def chunk(self, chunks, axis=0, dim=None): return chunk(self, chunks, _axis(axis, dim))
     def __getitem__(self, index): return GetItem.apply(self, index=index)
+
+
+def _check_in_place(t, op, other=None):
+    """In-place changes are not recorded: refuse one that a gradient would have to go through."""
+    if not GradMode.grad_enabled:
+        return
+    if t.requires_grad:
+        what = "a leaf tensor" if t._node is None else f"the output of {t._node.op!r}"
+        raise RuntimeError(f"{op}: {what} that requires grad cannot be changed in place while the "
+                           f"graph is recorded (in-place ops are never recorded); do the update "
+                           f"under mt.no_grad(), or use the out-of-place op ({op[:-1]})")
+    if isinstance(other, TensorBase) and other.requires_grad:
+        raise RuntimeError(f"{op}: the value requires grad, but an in-place change is not "
+                           f"recorded, so no gradient would reach it; use the out-of-place op "
+                           f"({op[:-1]})")
+
+
+def _in_place_operand(t, op, other):
+    _check_in_place(t, op, other)
+    if isinstance(other, TensorBase) or isinstance(other, np.ndarray):
+        return getattr(other, "data", other)
+    value = np.asarray(other)
+    # A Python number takes the tensor's dtype (weak, as in PyTorch) unless it would lose its
+    # kind: 0.5 into an integer tensor is refused by the same_kind cast below.
+    if value.dtype.kind in "iub" or t.dtype.kind == "f":
+        value = value.astype(t.dtype)
+    return value
+
+
+def _assign(target, value, out, casting):
+    np.copyto(out, value, casting=casting)
+
+
+def _clip_into(low, high):
+    def clip(target, value, out, casting):
+        np.clip(target, low, high, out=out)
+    return clip
+
+
+def _write_in_place(t, op, ufunc, value):
+    """Run ``ufunc(t.data, value, out=t.data)`` and bump the version, or say what was wrong."""
+    try:
+        ufunc(t.data, value, out=t.data, casting="same_kind")
+    except TypeError as error:
+        raise TypeError(f"{op}: cannot write {np.asarray(value).dtype} values into a {t.dtype} "
+                        f"tensor in place ({error})") from None
+    except ValueError as error:
+        if not t.data.flags.writeable:
+            raise ValueError(f"{op}: this tensor's memory is read-only (an expand() view shares "
+                             f"one value among many positions); change a copy") from None
+        raise ShapeError(f"{op}: a value of shape {np.shape(value)} cannot be written into a "
+                         f"tensor of shape {t.shape} ({error})") from None
+    t.bump_version()
+    return t
 
 
 class _HookHandle:

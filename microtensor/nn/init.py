@@ -33,7 +33,7 @@ def _array(tensor, fn):
 
 def _fill(tensor, values):
     tensor.data[...] = values.astype(tensor.data.dtype, copy=False)
-    return tensor
+    return tensor.bump_version()     # an in-place change, as PyTorch's init_ functions are
 
 
 def _fans(tensor, fn):
@@ -107,7 +107,7 @@ def constant_(tensor, val):
     """
     data = _array(tensor, "constant_")
     data[...] = val
-    return tensor
+    return tensor.bump_version()
 
 
 def zeros_(tensor):

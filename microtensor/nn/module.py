@@ -308,6 +308,7 @@ class Module:
             for p in m._parameters.values():
                 if p is not None:
                     p.data = p.data.astype(dtype)
+                    p.bump_version()
                     p.grad = None if p.grad is None else p.grad.astype(dtype)
             for k, b in list(m._buffers.items()):
                 if b is not None and b.dtype.kind == "f":
@@ -380,6 +381,7 @@ class Module:
             value = v.data if isinstance(v, Tensor) else np.asarray(v)
             if k in own:
                 own[k].data[...] = value.astype(own[k].dtype, copy=False)
+                own[k].bump_version()
             elif k in own_buffers:
                 own_buffers[k][...] = value
         return missing, unexpected

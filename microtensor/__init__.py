@@ -22,15 +22,14 @@ from .errors import (AnomalyError, GradcheckError, GraphFreedError, MicrotensorE
 from .core import current_scope, get_default_dtype, scope
 from .function import Context, Function
 from .gradients import IndexedGrad
-from . import extend, graph
+from . import extend, graph, ops
 from .autograd import (detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad,
                        set_grad_enabled)
-from .ops.elementwise import (abs, add, clip, div, exp, leaky_relu, log, maximum, minimum, mul,
-                              neg, pow, relu, sigmoid, softplus, sqrt, sub, tanh, where)
-from .ops.linalg import matmul
-from .ops.reduce import log_softmax, logsumexp, max, mean, min, softmax, sum, var
-from .ops.shape import (cat, chunk, expand, flatten, permute, reshape, split, squeeze, stack,
-                        transpose, unsqueeze)
+# Each ops module exports exactly the op functions it defines (its computed __all__).
+from .ops.elementwise import *  # noqa: F403
+from .ops.linalg import *  # noqa: F403
+from .ops.reduce import *  # noqa: F403
+from .ops.shape import *  # noqa: F403
 from .tensor import Tensor, tensor
 from .creation import (arange, eye, full, get_rng, manual_seed, ones, ones_like, rand, randn,
                        zeros, zeros_like)
@@ -41,6 +40,6 @@ from .atomic import atomic_write
 
 float32 = np.float32
 float64 = np.float64
-clamp = clip
+clamp = ops.elementwise.clip
 
 __version__ = "0.1.0"

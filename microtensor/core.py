@@ -141,6 +141,40 @@ class Node:
         return f"<Node {self.op}{where}>"
 
 
+def axis_or_dim(axis, dim, default=None):
+    """``axis``, or its PyTorch alias ``dim``; ``default`` when neither is given.
+
+    Example:
+        >>> axis_or_dim(None, 1), axis_or_dim(None, None, -1)
+        (1, -1)
+    """
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("give axis or dim, not both")
+        return dim
+    return default if axis is None else axis
+
+
+def promote(a, b):
+    """Two operands cast to the dtype PyTorch gives their result: a floating-point tensor's
+    dtype wins over an integer or boolean tensor's (float32 * int64 is float32; NumPy would
+    give float64); otherwise NumPy's rule, which is PyTorch's there, applies unchanged.
+
+    Example:
+        >>> x, i = promote(np.ones(2, dtype=np.float32), np.arange(2))
+        >>> x.dtype, i.dtype
+        (dtype('float32'), dtype('float32'))
+    """
+    da, db = a.dtype, b.dtype
+    if da is db or da.kind == db.kind:
+        return a, b
+    if da.kind == "f" and db.kind in "iub":
+        return a, b.astype(da)
+    if db.kind == "f" and da.kind in "iub":
+        return a.astype(db), b
+    return a, b
+
+
 def check_grad_dtype(dtype):
     """Only floating-point tensors can require gradients: raise a TypeError for any other dtype."""
     if dtype.kind != "f":

@@ -9,7 +9,9 @@ built-in op is an example of an op a user could have written:
 - :class:`IndexedGrad`: a gradient that is zero except at an index, accumulated into one buffer;
 - :class:`OuterGrad` and ``Function.accepts_outer_grad``: the lazy weight gradient behind
   matmul's one-GEMM weight gradient over an unrolled sequence (see :mod:`microtensor.gradients`);
-- :class:`ShapeError`, :class:`MicrotensorError`: the errors an op raises on bad operands.
+- :class:`ShapeError`, :class:`MicrotensorError`: the errors an op raises on bad operands;
+- :func:`axis_or_dim`: NumPy's ``axis=`` or its PyTorch alias ``dim=``, for an op's function;
+- :func:`promote`: two operands in PyTorch's result dtype (float32 op int64 stays float32).
 
 Example:
     >>> import numpy as np, microtensor as mt
@@ -29,9 +31,10 @@ Example:
     >>> b.grad
     array([4., 4., 4.], dtype=float32)
 """
+from .core import axis_or_dim, promote
 from .errors import MicrotensorError, ShapeError
 from .function import Context, Function
 from .gradients import IndexedGrad, OuterGrad, unbroadcast
 
 __all__ = ["Context", "Function", "IndexedGrad", "MicrotensorError", "OuterGrad", "ShapeError",
-           "unbroadcast"]
+           "axis_or_dim", "promote", "unbroadcast"]

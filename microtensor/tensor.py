@@ -19,12 +19,12 @@ import numpy as np
 from . import autograd
 from .errors import ShapeError
 from .core import GradMode, TensorBase, check_grad_dtype, init_tensor, to_array, version_cell
-from .ops.elementwise import (Abs, Add, Cast, Clip, Div, Equal, Exp, Greater, GreaterEqual,
+from .core import axis_or_dim as _axis
+from .ops.elementwise import (Abs, Add, Cast, Clip, Cos, Div, Equal, Exp, Greater, GreaterEqual,
                               LeakyRelu, Less, LessEqual, Log, Maximum, Minimum, Mul, Neg,
-                              NotEqual, Pow, Relu, Sigmoid, Softplus, Sqrt, Sub, Tanh)
+                              NotEqual, Pow, Relu, Sigmoid, Sin, Softplus, Sqrt, Sub, Tanh)
 from .ops.linalg import MatMul
-from .ops.reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Sum, Var
-from .ops.reduce import axis_or_dim as _axis
+from .ops.reduce import Cumsum, LogSoftmax, LogSumExp, Max, Mean, Min, Prod, Softmax, Sum, Var, std
 from .ops.shape import (GetItem, chunk, expand, flatten, permute, reshape, split, squeeze,
                         transpose, unsqueeze)
 
@@ -264,7 +264,7 @@ class Tensor(TensorBase):
             >>> with mt.no_grad():
             ...     _ = w.add_(mt.tensor([1.0, 2.0, 3.0]), alpha=-0.5)
             >>> w.data, w._version
-            (array([0.5, 0. , -0.5], dtype=float32), 1)
+            (array([ 0.5,  0. , -0.5], dtype=float32), 1)
         """
         value = _in_place_operand(self, "add_", other)
         if alpha != 1:
@@ -342,6 +342,8 @@ class Tensor(TensorBase):
 
     # ----- elementwise --------------------------------------------------------------------------
     def exp(self): return Exp.apply(self)
+    def sin(self): return Sin.apply(self)
+    def cos(self): return Cos.apply(self)
     def log(self): return Log.apply(self)
     def sqrt(self): return Sqrt.apply(self)
     def abs(self): return Abs.apply(self)
@@ -358,11 +360,15 @@ class Tensor(TensorBase):
     def matmul(self, other): return MatMul.apply(self, other)
 
     # ----- reductions (axis, or its alias dim) --------------------------------------------------
-    def sum(self, axis=None, keepdims=False, dim=None): return Sum.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
-    def mean(self, axis=None, keepdims=False, dim=None): return Mean.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
-    def max(self, axis=None, keepdims=False, dim=None): return Max.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
-    def min(self, axis=None, keepdims=False, dim=None): return Min.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
-    def var(self, axis=None, keepdims=False, dim=None, ddof=0): return Var.apply(self, axis=_axis(axis, dim), keepdims=keepdims, ddof=ddof)
+    # (dtype= and out= are what NumPy passes when it is handed a tensor: np.sum(t) calls t.sum)
+    def sum(self, axis=None, keepdims=False, dim=None, dtype=None, out=None): return Sum.apply(_numpy_style(self, "sum", dtype, out), axis=_axis(axis, dim), keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False, dim=None, dtype=None, out=None): return Mean.apply(_numpy_style(self, "mean", dtype, out), axis=_axis(axis, dim), keepdims=keepdims)
+    def max(self, axis=None, keepdims=False, dim=None, out=None): return Max.apply(_numpy_style(self, "max", None, out), axis=_axis(axis, dim), keepdims=keepdims)
+    def min(self, axis=None, keepdims=False, dim=None, out=None): return Min.apply(_numpy_style(self, "min", None, out), axis=_axis(axis, dim), keepdims=keepdims)
+    def var(self, axis=None, keepdims=False, dim=None, ddof=0, dtype=None, out=None): return Var.apply(_numpy_style(self, "var", dtype, out), axis=_axis(axis, dim), keepdims=keepdims, ddof=ddof)
+    def std(self, axis=None, keepdims=False, dim=None, ddof=0, dtype=None, out=None): return std(_numpy_style(self, "std", dtype, out), axis, keepdims, dim, ddof)
+    def prod(self, axis=None, keepdims=False, dim=None, dtype=None, out=None): return Prod.apply(_numpy_style(self, "prod", dtype, out), axis=_axis(axis, dim), keepdims=keepdims)
+    def cumsum(self, axis=None, dim=None, dtype=None, out=None): return Cumsum.apply(_numpy_style(self, "cumsum", dtype, out), axis=_axis(axis, dim))
     def logsumexp(self, axis=None, keepdims=False, dim=None): return LogSumExp.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
     def softmax(self, axis=None, dim=None): return Softmax.apply(self, axis=_axis(axis, dim, default=-1))
     def log_softmax(self, axis=None, dim=None): return LogSoftmax.apply(self, axis=_axis(axis, dim, default=-1))
@@ -379,6 +385,15 @@ class Tensor(TensorBase):
     def split(self, split_size_or_sections, axis=0, dim=None): return split(self, split_size_or_sections, _axis(axis, dim))
     def chunk(self, chunks, axis=0, dim=None): return chunk(self, chunks, _axis(axis, dim))
     def __getitem__(self, index): return GetItem.apply(self, index=index)
+
+
+def _numpy_style(t, op, dtype, out):
+    """The tensor a reduction runs on, for the ``dtype=`` / ``out=`` NumPy passes (``np.sum(t)``
+    calls ``t.sum(axis=None, dtype=None, out=None)``): dtype casts first, as PyTorch's does."""
+    if out is not None:
+        raise TypeError(f"{op}: out= is not supported (a tensor op always makes a new tensor): "
+                        f"write y = np.{op}(x) or y = x.{op}()")
+    return t if dtype is None or np.dtype(dtype) == t.dtype else t.astype(dtype)
 
 
 def _check_in_place(t, op, other=None):

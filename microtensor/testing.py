@@ -2,9 +2,15 @@
 
 The strategies generate shapes (including 0-d tensors and size-1 axes), sets of shapes that
 broadcast together, float64 arrays whose values stay inside an op's domain and away from its
-kinks, and float64 tensors that require gradients. :func:`check_gradients` property-tests any
-function's gradients with :func:`microtensor.gradcheck`; :func:`check_forward` compares its values
-with a NumPy reference. Both raise (with Hypothesis' smallest failing example) on a mismatch.
+kinks, float64 tensors that require gradients, and valid ``axis`` arguments for a drawn shape
+(:func:`axes`). :func:`check_gradients` property-tests any function's gradients with
+:func:`microtensor.gradcheck`; :func:`check_forward` compares its values with a NumPy reference;
+:func:`check_float32` checks that float32 inputs give float32 results and gradients. All raise
+(with Hypothesis' smallest failing example) on a mismatch.
+
+Values are float64 by default (what a gradient check needs); every strategy takes ``dtype=``:
+``arrays(shape, dtype=np.float32)``, ``tensors(dtype=np.float32)``, ``inputs(2, dtype=np.float32)``
+draw float32 inputs (the values are drawn in float64 and rounded).
 
 Needs the ``hypothesis`` package (``pip install microtensor[dev]``).
 
@@ -24,8 +30,8 @@ from hypothesis.extra import numpy as hnp
 from .gradcheck import gradcheck
 from .tensor import Tensor, tensor
 
-__all__ = ["shapes", "broadcastable_shapes", "arrays", "tensors", "inputs", "check_gradients",
-           "check_forward"]
+__all__ = ["shapes", "broadcastable_shapes", "arrays", "tensors", "inputs", "axes",
+           "check_gradients", "check_forward", "check_float32"]
 
 # Small sides keep the elementwise gradient check (two forward passes per element) fast.
 MAX_DIMS = 3
@@ -139,6 +145,36 @@ def tensors(shape=None, domain=(-3.0, 3.0), unique=False, avoid=(), margin=0.1, 
         lambda a: tensor(a, requires_grad=requires_grad))
 
 
+def axes(shape, allow_none=True, allow_tuple=True):
+    """Valid ``axis`` arguments for a tensor of ``shape``: None (all axes), one axis (negative
+    ones too) or a tuple of distinct axes. A 0-d tensor gets None (valid in NumPy too), or, with
+    ``allow_none=False``, 0 or -1 (which PyTorch and microtensor accept for a 0-d tensor).
+
+    ``shape`` is a tuple, typically drawn first: ``shape = draw(shapes()); axis = draw(axes(shape))``.
+
+    Example:
+        >>> import numpy as np
+        >>> from hypothesis import given, strategies as st
+        >>> from microtensor.testing import axes, shapes
+        >>> @given(st.data())
+        ... def test_sum_axis(data):
+        ...     shape = data.draw(shapes())
+        ...     axis = data.draw(axes(shape))
+        ...     np.sum(np.zeros(shape), axis=axis)       # never raises: the axis is valid
+        >>> test_sum_axis()
+    """
+    ndim = len(shape)
+    if ndim == 0:
+        return st.none() if allow_none else st.integers(-1, 0)
+    options = [st.none()] if allow_none else []
+    options.append(st.integers(-ndim, ndim - 1))
+    if allow_tuple and ndim:
+        options.append(st.lists(st.integers(-ndim, ndim - 1), min_size=1, max_size=ndim)
+                       .filter(lambda axes_: len({a % ndim for a in axes_}) == len(axes_))
+                       .map(tuple))
+    return st.one_of(options)
+
+
 def _per_input(value, arity, what):
     """``value`` for every input, or one value per input when given as a list."""
     if isinstance(value, list):
@@ -241,5 +277,40 @@ def check_forward(fn, reference, arity=1, domain=(-3.0, 3.0), broadcast=True, sh
         assert out.shape == expected.shape, f"shape {out.shape} != reference {expected.shape}"
         assert out.dtype == np.float64, f"float64 inputs gave a {out.dtype} result"
         np.testing.assert_allclose(out.data, expected, rtol=rtol, atol=atol)
+
+    run()
+
+
+def check_float32(fn, arity=1, domain=(-3.0, 3.0), broadcast=True, shape=None, unique=False,
+                  avoid=(), margin=0.1, max_examples=None, rtol=1e-4, atol=1e-5, settings=None):
+    """Property-test that float32 inputs give a float32 result and float32 gradients, close to
+    the float64 computation (no silent upcast to float64, no silent loss to float16).
+
+    ``fn(*tensors)`` must return a Tensor; the other arguments work as in :func:`check_gradients`.
+
+    Example:
+        >>> import microtensor as mt
+        >>> from microtensor.testing import check_float32
+        >>> check_float32(lambda a, b: (a * b).tanh(), arity=2, max_examples=5)
+    """
+    strategy = inputs(arity, domain, broadcast, shape, unique, avoid, margin)
+
+    @_settings(max_examples, settings)
+    @given(strategy)
+    def run(arrays_):
+        ts = [tensor(a.astype(np.float32), requires_grad=True) for a in arrays_]
+        out = fn(*ts)
+        if not isinstance(out, Tensor):
+            raise AssertionError(f"fn must return a Tensor, got {type(out).__name__}")
+        assert out.dtype == np.float32, f"float32 inputs gave a {out.dtype} result"
+        # The float64 computation on the same (float32-rounded) values.
+        exact = fn(*[tensor(t.data.astype(np.float64)) for t in ts])
+        np.testing.assert_allclose(out.data, exact.data, rtol=rtol, atol=atol)
+        if out.requires_grad:
+            out.backward(np.ones(out.shape, dtype=np.float32))
+            for i, t in enumerate(ts):
+                if t.grad is not None:
+                    assert t.grad.dtype == np.float32, f"input {i}: a {t.grad.dtype} gradient"
+                    assert t.grad.shape == t.shape, f"input {i}: gradient shape {t.grad.shape}"
 
     run()

@@ -167,3 +167,48 @@ def test_requires_grad_on_integers_message():
     assert _message(lambda: mt.tensor([1, 2], requires_grad=True), TypeError) == (
         "only floating-point tensors can require gradients, not int64 (integer tensors serve "
         "as indices and targets)")
+
+
+# ----- issue 13's engine messages and issue 11's backward errors ------------------------------
+def test_an_integer_to_a_negative_integer_power_says_so():
+    with pytest.raises(ValueError, match="integers to negative integer powers are not allowed"):
+        mt.tensor([2, 3]) ** -1
+    assert (mt.tensor([2.0, 4.0]) ** -1).tolist() == [0.5, 0.25]
+    with pytest.raises(mt.ShapeError, match="shapes cannot be broadcast"):
+        mt.tensor([2, 3]) ** mt.tensor([1, 2, 3])
+
+
+def test_numpy_reductions_accept_a_tensor():
+    x = mt.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    total = np.sum(x)
+    assert isinstance(total, mt.Tensor) and total.item() == 10.0
+    total.backward()
+    np.testing.assert_array_equal(x.grad, np.ones((2, 2)))
+    assert np.mean(x, axis=0).tolist() == [2.0, 3.0] and np.max(x).item() == 4.0
+    assert np.sum(x, dtype=np.float64).dtype == np.float64
+    assert np.cumsum(x, axis=1).tolist() == [[1.0, 3.0], [3.0, 7.0]]
+    with pytest.raises(TypeError, match="sum: out= is not supported"):
+        np.sum(x, out=np.zeros(()))
+
+
+@pytest.mark.parametrize("op", ["mul", "add", "sub", "div", "maximum", "where"])
+def test_a_float_tensor_keeps_its_dtype_against_an_integer_tensor(op):
+    x, i = mt.ones(3), mt.tensor([1, 2, 3])
+    fn = {"mul": lambda a, b: a * b, "add": lambda a, b: a + b, "sub": lambda a, b: a - b,
+          "div": lambda a, b: a / b, "maximum": mt.maximum,
+          "where": lambda a, b: mt.where(a > 0, a, b)}[op]
+    assert fn(x, i).dtype == np.float32 and fn(i, x).dtype == np.float32
+    assert fn(x.double(), i).dtype == np.float64
+
+
+def test_an_error_in_a_users_backward_names_the_op_and_scope():
+    class Broken(mt.Function):
+        forward = staticmethod(lambda ctx, x: x * 2)
+
+        @staticmethod
+        def backward(ctx, grad):
+            raise KeyError("no such gate")
+    with mt.scope("lstm/l0/t3"):
+        y = Broken.apply(mt.ones(2, requires_grad=True)).sum()
+    with pytest.raises(KeyError, match="backward of 'broken' in scope 'lstm/l0/t3': no such gate"):
+        y.backward()

@@ -3,6 +3,7 @@ wrong gradients and wrong values (so users can trust them for their own ops)."""
 import numpy as np
 import pytest
 from hypothesis import Phase, find, given, settings
+from hypothesis import strategies as st
 
 import microtensor as mt
 from microtensor.testing import (arrays, broadcastable_shapes, check_forward, check_gradients,
@@ -159,3 +160,26 @@ def test_extending_guide_code_runs():
     for block in blocks:
         exec(compile(block, "docs/extending.md", "exec"), namespace)
     assert namespace["x"].grad.dtype == np.float32
+
+
+def test_check_float32_passes_a_dtype_keeping_op_and_catches_an_upcast():
+    from microtensor.testing import check_float32
+    check_float32(lambda a, b: (a * b).sin(), arity=2, max_examples=10)
+
+    class Upcast(mt.Function):
+        forward = staticmethod(lambda ctx, x: x.astype(np.float64) * 2)
+        backward = staticmethod(lambda ctx, grad: grad * 2)
+    with pytest.raises(AssertionError, match="float32 inputs gave a float64 result"):
+        check_float32(Upcast.apply, max_examples=5)
+
+
+@settings(max_examples=50)
+@given(st.data())
+def test_axes_are_always_valid_for_the_drawn_shape(data):
+    from microtensor.testing import axes
+    shape = data.draw(shapes())
+    axis = data.draw(axes(shape))
+    np.sum(np.zeros(shape), axis=axis)
+    one = data.draw(axes(shape, allow_none=False, allow_tuple=False))
+    assert isinstance(one, int)
+    mt.zeros(*shape).sum(axis=one)

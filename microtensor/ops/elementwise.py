@@ -1,7 +1,9 @@
 """Elementwise ops with NumPy broadcasting. Binary ops share one ``unbroadcast``."""
+from inspect import isfunction
+
 import numpy as np
 
-from ..extend import Function, ShapeError, unbroadcast
+from ..extend import Function, ShapeError, promote, unbroadcast
 
 
 def _broadcast_error(name, symbol, a, b):
@@ -10,10 +12,10 @@ def _broadcast_error(name, symbol, a, b):
 
 class Add(Function):
     """a + b. Example: ``x + y``."""
-    name = "add"
 
     @staticmethod
     def forward(ctx, a, b):
+        a, b = promote(a, b)
         ctx.shapes = a.shape, b.shape
         try:
             return a + b
@@ -31,10 +33,10 @@ class Add(Function):
 
 class Sub(Function):
     """a - b. Example: ``x - y``."""
-    name = "sub"
 
     @staticmethod
     def forward(ctx, a, b):
+        a, b = promote(a, b)
         ctx.shapes = a.shape, b.shape
         try:
             return a - b
@@ -51,10 +53,10 @@ class Sub(Function):
 
 class Mul(Function):
     """a * b. Example: ``x * y``."""
-    name = "mul"
 
     @staticmethod
     def forward(ctx, a, b):
+        a, b = promote(a, b)
         ctx.save_for_backward(a, b)
         try:
             return a * b
@@ -71,10 +73,10 @@ class Mul(Function):
 
 class Div(Function):
     """a / b. Example: ``x / y``."""
-    name = "div"
 
     @staticmethod
     def forward(ctx, a, b):
+        a, b = promote(a, b)
         ctx.save_for_backward(a, b)
         try:
             return a / b
@@ -92,14 +94,19 @@ class Div(Function):
 
 class Pow(Function):
     """a ** b (the gradient for b needs a > 0). Example: ``x ** 2``."""
-    name = "pow"
 
     @staticmethod
     def forward(ctx, a, b):
+        a, b = promote(a, b)
         try:
-            out = a ** b
+            np.broadcast_shapes(a.shape, b.shape)
         except ValueError:
             raise _broadcast_error("pow", "**", a, b) from None
+        if a.dtype.kind in "iub" and b.dtype.kind in "iu" and (b < 0).any():
+            # NumPy's rule (an integer result cannot hold 2 ** -1): not a broadcasting problem.
+            raise ValueError("integers to negative integer powers are not allowed (NumPy's "
+                             "rule); make the base floating point, e.g. x.float() ** -1")
+        out = a ** b
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -128,10 +135,10 @@ class Maximum(Function):
 
     Example: ``mt.maximum(x, y)``.
     """
-    name = "maximum"
 
     @staticmethod
     def forward(ctx, a, b):
+        a, b = promote(a, b)
         ctx.save_for_backward(a, b)
         try:
             return np.maximum(a, b)
@@ -149,10 +156,10 @@ class Maximum(Function):
 
 class Minimum(Function):
     """Elementwise minimum; at ties the gradient is split evenly. Example: ``mt.minimum(x, y)``."""
-    name = "minimum"
 
     @staticmethod
     def forward(ctx, a, b):
+        a, b = promote(a, b)
         ctx.save_for_backward(a, b)
         try:
             return np.minimum(a, b)
@@ -170,11 +177,11 @@ class Minimum(Function):
 
 class Where(Function):
     """where(cond, a, b): a where cond is true, else b. ``cond`` gets no gradient."""
-    name = "where"
 
     @staticmethod
     def forward(ctx, cond, a, b):
         cond = cond.astype(bool, copy=False)
+        a, b = promote(a, b)
         ctx.save_for_backward(cond)
         ctx.shapes = a.shape, b.shape
         try:
@@ -196,7 +203,6 @@ class Where(Function):
 
 class Neg(Function):
     """-a. Example: ``-x``."""
-    name = "neg"
 
     @staticmethod
     def forward(ctx, a):
@@ -209,7 +215,6 @@ class Neg(Function):
 
 class Exp(Function):
     """exp(a). Example: ``x.exp()``."""
-    name = "exp"
 
     @staticmethod
     def forward(ctx, a):
@@ -225,7 +230,6 @@ class Exp(Function):
 
 class Log(Function):
     """Natural logarithm. Example: ``x.log()``."""
-    name = "log"
 
     @staticmethod
     def forward(ctx, a):
@@ -241,7 +245,6 @@ class Log(Function):
 
 class Sqrt(Function):
     """Square root. Example: ``x.sqrt()``."""
-    name = "sqrt"
 
     @staticmethod
     def forward(ctx, a):
@@ -256,9 +259,36 @@ class Sqrt(Function):
         return grad / (2 * out)
 
 
+class Sin(Function):
+    """sin(a). Example: ``x.sin()``."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.sin(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * np.cos(a)
+
+
+class Cos(Function):
+    """cos(a). Example: ``x.cos()``."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.cos(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return -grad * np.sin(a)
+
+
 class Abs(Function):
     """|a| (gradient 0 at 0, as PyTorch). Example: ``abs(x)``."""
-    name = "abs"
 
     @staticmethod
     def forward(ctx, a):
@@ -273,7 +303,6 @@ class Abs(Function):
 
 class Tanh(Function):
     """Hyperbolic tangent. Example: ``x.tanh()``."""
-    name = "tanh"
 
     @staticmethod
     def forward(ctx, a):
@@ -292,7 +321,6 @@ class Sigmoid(Function):
 
     Example: ``x.sigmoid()``.
     """
-    name = "sigmoid"
 
     @staticmethod
     def forward(ctx, a):
@@ -310,7 +338,6 @@ class Sigmoid(Function):
 
 class Relu(Function):
     """max(a, 0) (gradient 0 at 0). Example: ``x.relu()``."""
-    name = "relu"
 
     @staticmethod
     def forward(ctx, a):
@@ -342,7 +369,6 @@ class LeakyRelu(Function):
 
 class Softplus(Function):
     """log(1 + exp(a)), computed without overflow. Example: ``x.softplus()``."""
-    name = "softplus"
 
     @staticmethod
     def forward(ctx, a):
@@ -360,7 +386,6 @@ class Clip(Function):
 
     Example: ``x.clip(-1, 1)``.
     """
-    name = "clip"
 
     @staticmethod
     def forward(ctx, a, low=None, high=None):
@@ -384,7 +409,6 @@ class Clip(Function):
 
 class Cast(Function):
     """Convert to another dtype; the gradient is cast back. Example: ``x.astype('float64')``."""
-    name = "cast"
 
     @staticmethod
     def forward(ctx, a, dtype=None):
@@ -485,6 +509,16 @@ def sqrt(a):
     return Sqrt.apply(a)
 
 
+def sin(a):
+    """sin(a). Example: ``mt.sin(mt.zeros(2))``"""
+    return Sin.apply(a)
+
+
+def cos(a):
+    """cos(a). Example: ``mt.cos(mt.zeros(2))``"""
+    return Cos.apply(a)
+
+
 def abs(a):
     """|a|. Example: ``mt.abs(mt.tensor([-1.0]))``"""
     return Abs.apply(a)
@@ -542,3 +576,9 @@ def where(cond, a, b):
     # A Python number takes the dtype of the floating-point operand, not cond's bool (see
     # Function.apply), so `where(x > 0, x, 0)` keeps a float32 x float32.
     return Where.apply(cond, a, b)
+
+
+# What `import *` (microtensor/__init__.py) exports: the op functions defined here, so a new op's
+# function is public without an edit elsewhere. (The classes stay in this module's namespace.)
+__all__ = [name for name, value in list(globals().items())
+           if isfunction(value) and value.__module__ == __name__ and not name.startswith("_")]

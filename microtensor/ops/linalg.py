@@ -1,4 +1,6 @@
 """Matrix multiplication with NumPy's rules (1-d operands, batched leading axes)."""
+from inspect import isfunction
+
 import numpy as np
 
 from ..extend import Function, OuterGrad, ShapeError, unbroadcast
@@ -16,7 +18,6 @@ def _weight_grad(a, grad):
 
 class MatMul(Function):
     """a @ b. Example: ``x @ w``."""
-    name = "matmul"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -78,3 +79,9 @@ class MatMul(Function):
 def matmul(a, b):
     """a @ b. Example: ``mt.matmul(mt.ones(2, 3), mt.ones(3, 4)).shape == (2, 4)``"""
     return MatMul.apply(a, b)
+
+
+# What `import *` (microtensor/__init__.py) exports: the op functions defined here, so a new op's
+# function is public without an edit elsewhere. (The classes stay in this module's namespace.)
+__all__ = [name for name, value in list(globals().items())
+           if isfunction(value) and value.__module__ == __name__ and not name.startswith("_")]

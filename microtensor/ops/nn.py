@@ -275,7 +275,6 @@ class Embedding(Function):
         array([[1., 1.],
                [2., 2.]], dtype=float32)
     """
-    name = "embedding"
 
     @staticmethod
     def forward(ctx, weight, indices, padding_idx=None):
@@ -368,7 +367,6 @@ class Dropout(Function):
         >>> Dropout.apply(x, mask=np.array([True, False, True, True]), scale=2.0).data
         array([2., 0., 2., 2.], dtype=float32)
     """
-    name = "dropout"
 
     @staticmethod
     def forward(ctx, x, mask=None, scale=1.0):

@@ -1,7 +1,9 @@
 """Reductions and the softmax family. ``axis`` is None (all), an int or a tuple of ints."""
+from inspect import isfunction
+
 import numpy as np
 
-from ..extend import Function, ShapeError
+from ..extend import Function, ShapeError, axis_or_dim
 
 
 def _normalize_axis(axis, ndim, op):
@@ -29,7 +31,6 @@ def _expand_back(grad, shape, axes, keepdims):
 
 class Sum(Function):
     """Sum over ``axis``."""
-    name = "sum"
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -45,7 +46,6 @@ class Sum(Function):
 
 class Mean(Function):
     """Mean over ``axis``."""
-    name = "mean"
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -92,7 +92,6 @@ class Min(_Extremum):
 
 class Var(Function):
     """Variance over ``axis`` with ``ddof`` (0: population variance, as NumPy's default)."""
-    name = "var"
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False, ddof=0):
@@ -113,9 +112,77 @@ class Var(Function):
         return grad * centered * np.asarray(2.0 / ctx.divisor, dtype=grad.dtype)
 
 
+def _move_to_end(a, axes):
+    """``a`` with ``axes`` moved to the end and merged into one: shape (..., prod(sizes))."""
+    moved = np.moveaxis(a, axes, range(a.ndim - len(axes), a.ndim))
+    return moved.reshape(moved.shape[:a.ndim - len(axes)] + (-1,)), moved.shape
+
+
+class Prod(Function):
+    """Product over ``axis``. The gradient of each element is the product of the OTHER elements
+    (prefix times suffix products, no division), so zeros are exact: one zero gives its position
+    the product of the rest and the others 0; two zeros give 0 everywhere.
+
+    Example:
+        >>> import microtensor as mt
+        >>> x = mt.tensor([2.0, 0.0, 3.0], requires_grad=True)
+        >>> x.prod().backward()
+        >>> x.grad
+        array([0., 6., 0.], dtype=float32)
+    """
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        axes = _normalize_axis(axis, a.ndim, "prod")
+        ctx.save_for_backward(a)
+        ctx.axes, ctx.keepdims = axes, keepdims
+        return np.prod(a, axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        axes = ctx.axes
+        grad = _expand_back(grad, a.shape, axes, ctx.keepdims)
+        rows, moved_shape = _move_to_end(a, axes)                 # (..., n)
+        ones = np.ones(rows.shape[:-1] + (1,), dtype=a.dtype)
+        before = np.cumprod(np.concatenate([ones, rows[..., :-1]], axis=-1), axis=-1)
+        after = np.cumprod(np.concatenate([ones, rows[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+        others = (before * after).reshape(moved_shape)
+        others = np.moveaxis(others, range(a.ndim - len(axes), a.ndim), axes)
+        return grad * others
+
+
+class Cumsum(Function):
+    """Cumulative sum along ``axis`` (None: over the flattened tensor, as NumPy).
+
+    Example:
+        >>> import microtensor as mt
+        >>> mt.tensor([1.0, 2.0, 3.0]).cumsum(axis=0)
+        tensor([1., 3., 6.], dtype=float32)
+    """
+
+    @staticmethod
+    def forward(ctx, a, axis=None):
+        ctx.shape = a.shape
+        if axis is None:
+            ctx.axis = None
+            return np.cumsum(a.reshape(-1))
+        (ctx.axis,) = _normalize_axis(axis, a.ndim, "cumsum") or (0,)
+        if a.ndim == 0:
+            return a.copy()
+        return np.cumsum(a, axis=ctx.axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # Each input element feeds every later output: the reversed cumulative sum of grad.
+        if ctx.axis is None or grad.ndim == 0:
+            return np.cumsum(grad.reshape(-1)[::-1])[::-1].reshape(ctx.shape)
+        flipped = np.flip(grad, axis=ctx.axis)
+        return np.flip(np.cumsum(flipped, axis=ctx.axis), axis=ctx.axis)
+
+
 class LogSumExp(Function):
     """log(sum(exp(a))) over ``axis``, shifted by the max so it never overflows."""
-    name = "logsumexp"
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -136,7 +203,6 @@ class LogSumExp(Function):
 
 class Softmax(Function):
     """exp(a) / sum(exp(a)) along one axis, shifted by the max. Example: ``x.softmax(axis=-1)``."""
-    name = "softmax"
 
     @staticmethod
     def forward(ctx, a, axis=-1):
@@ -176,20 +242,6 @@ class LogSoftmax(Function):
         return grad - np.exp(out) * np.sum(grad, axis=ctx.axis, keepdims=True)
 
 
-def axis_or_dim(axis, dim, default=None):
-    """``axis``, or its PyTorch alias ``dim``; ``default`` when neither is given.
-
-    Example:
-        >>> axis_or_dim(None, 1), axis_or_dim(None, None, -1)
-        (1, -1)
-    """
-    if dim is not None:
-        if axis is not None:
-            raise TypeError("give axis or dim, not both")
-        return dim
-    return default if axis is None else axis
-
-
 def sum(a, axis=None, keepdims=False, dim=None):
     """Sum over ``axis`` (alias ``dim``). Example: ``mt.sum(mt.ones(2, 3), axis=1)``"""
     return Sum.apply(a, axis=axis_or_dim(axis, dim), keepdims=keepdims)
@@ -215,6 +267,28 @@ def var(a, axis=None, keepdims=False, dim=None, ddof=0):
     return Var.apply(a, axis=axis_or_dim(axis, dim), keepdims=keepdims, ddof=ddof)
 
 
+def std(a, axis=None, keepdims=False, dim=None, ddof=0):
+    """Standard deviation over ``axis``: ``sqrt(var)``, with ``ddof`` (0: NumPy's default; PyTorch's
+    ``unbiased=True`` is ``ddof=1``). A composite: its graph is ``var`` then ``sqrt``.
+
+    Example:
+        >>> import microtensor as mt
+        >>> mt.std(mt.tensor([1.0, 3.0]))
+        tensor(1., dtype=float32)
+    """
+    return Var.apply(a, axis=axis_or_dim(axis, dim), keepdims=keepdims, ddof=ddof).sqrt()
+
+
+def prod(a, axis=None, keepdims=False, dim=None):
+    """Product over ``axis`` (zeros included). Example: ``mt.prod(mt.tensor([2.0, 3.0]))``"""
+    return Prod.apply(a, axis=axis_or_dim(axis, dim), keepdims=keepdims)
+
+
+def cumsum(a, axis=None, dim=None):
+    """Cumulative sum along ``axis``. Example: ``mt.cumsum(mt.ones(3), axis=0)``"""
+    return Cumsum.apply(a, axis=axis_or_dim(axis, dim))
+
+
 def logsumexp(a, axis=None, keepdims=False, dim=None):
     """Stable log-sum-exp. Example: ``mt.logsumexp(mt.zeros(2, 3), axis=-1)``"""
     return LogSumExp.apply(a, axis=axis_or_dim(axis, dim), keepdims=keepdims)
@@ -228,3 +302,9 @@ def softmax(a, axis=None, dim=None):
 def log_softmax(a, axis=None, dim=None):
     """Stable log-softmax along ``axis``. Example: ``mt.log_softmax(mt.zeros(2, 3))``"""
     return LogSoftmax.apply(a, axis=axis_or_dim(axis, dim, -1))
+
+
+# What `import *` (microtensor/__init__.py) exports: the op functions defined here, so a new op's
+# function is public without an edit elsewhere. (The classes stay in this module's namespace.)
+__all__ = [name for name, value in list(globals().items())
+           if isfunction(value) and value.__module__ == __name__ and not name.startswith("_")]

@@ -1,4 +1,6 @@
 """Shape ops: reshape, transpose, expand, indexing, cat, stack, and composites built from them."""
+from inspect import isfunction
+
 import numpy as np
 
 from ..extend import Function, IndexedGrad, ShapeError, unbroadcast
@@ -23,7 +25,6 @@ class Reshape(Function):
 
     Example: ``x.reshape(2, 3)``.
     """
-    name = "reshape"
 
     @staticmethod
     def forward(ctx, a, shape=()):
@@ -41,7 +42,6 @@ class Reshape(Function):
 
 class Transpose(Function):
     """Permute the axes (``axes[i]`` is the input axis that becomes output axis i)."""
-    name = "transpose"
 
     @staticmethod
     def forward(ctx, a, axes=None):
@@ -70,7 +70,6 @@ class Expand(Function):
 
     Example: ``x.expand(4, 3)``.
     """
-    name = "expand"
 
     @staticmethod
     def forward(ctx, a, shape=()):
@@ -204,7 +203,6 @@ class GetItem(Function):
 
 class Cat(Function):
     """Join tensors along an existing axis. Example: ``mt.cat([x, y], axis=0)``."""
-    name = "cat"
 
     @staticmethod
     def forward(ctx, *arrays, axis=0):
@@ -229,7 +227,6 @@ class Cat(Function):
 
 class Stack(Function):
     """Join same-shaped tensors along a new axis. Example: ``mt.stack([x, y])``."""
-    name = "stack"
 
     @staticmethod
     def forward(ctx, *arrays, axis=0):
@@ -414,3 +411,9 @@ def chunk(a, chunks, axis=0):
     axis = _check_axis(axis, a.ndim, "chunk", a.shape)
     length = a.shape[axis]
     return split(a, max(-(-length // chunks), 1), axis)
+
+
+# What `import *` (microtensor/__init__.py) exports: the op functions defined here, so a new op's
+# function is public without an edit elsewhere. (The classes stay in this module's namespace.)
+__all__ = [name for name, value in list(globals().items())
+           if isfunction(value) and value.__module__ == __name__ and not name.startswith("_")]

@@ -155,3 +155,12 @@ def test_extend_is_the_whole_surface_the_ops_use():
     for name in ("Function", "Context", "unbroadcast", "IndexedGrad", "OuterGrad", "ShapeError"):
         assert hasattr(extend, name) and name in extend.__all__
     assert mt.Function is extend.Function and mt.extend is extend
+
+
+def test_the_architecture_doc_names_every_layer():
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for layer in LAYERS:
+        for module in layer:
+            path = module.replace(".", "/") + ".py"
+            assert path in doc or f"`{module.split('.')[0]}/`" in doc, \
+                f"docs/architecture.md does not mention {path}"

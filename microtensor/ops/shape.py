@@ -256,7 +256,14 @@ class Split(Function):
     @staticmethod
     def forward(ctx, a, sizes=(), axis=0):
         ctx.axis = axis
-        return tuple(np.split(a, np.cumsum(sizes)[:-1], axis=axis))
+        # Basic slices (views), not np.split: for the few small pieces of an LSTM's gates the
+        # loop is several times faster (measured by stream perf).
+        prefix = (slice(None),) * axis
+        pieces, start = [], 0
+        for size in sizes:
+            pieces.append(a[prefix + (slice(start, start + size),)])
+            start += size
+        return tuple(pieces)
 
     @staticmethod
     def backward(ctx, *grads):            # (zeros for a piece nobody used)

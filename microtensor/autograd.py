@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .core import GradMode
-from .core import TensorBase
+from .core import TensorBase, VersionClock
 from .errors import FREED_MESSAGE, AnomalyError, GraphFreedError, ShapeError
 from .function import kind_of_nonfinite
 from .gradients import IndexedGrad, OuterGrad
@@ -271,37 +271,32 @@ def _name_through_views(t, cell):
 
 
 def _check_saved_versions(node, step):
-    """Refuse to run a backward whose saved tensors were changed in place since forward."""
-    for where, cell, version in node.ctx._watched:
-        if cell[0] == version:
-            continue
-        if where >= 0:
-            t = node.inputs[where] if node.inputs else None
-            what = f"input {where}"
-        else:
-            position = -1 - where
-            t = dict(node.live_outputs()).get(position) if node.outputs is not None else step[0]
-            what = "its output" if node.outputs is None else f"output {position}"
-        label = _name_through_views(t, cell)
-        shape = f" of shape {t.shape}" if t is not None else ""
-        raise RuntimeError(
-            f"{_where(node)}: {what}{label}{shape}, saved for the gradient, was changed in place "
-            f"since (now at version {cell[0]}, saved at version {version}): an in-place method "
-            f"(add_, zero_, ...), an optimizer step or nn.init ran between forward and this "
-            f"backward. Run the forward again after the change, or change a copy.")
+    """Refuse to run a backward whose saved tensors were changed in place since its forward
+    (called only for nodes made before the latest in-place change anywhere)."""
+    candidates = [(f"input {i}", t) for i, t in enumerate(node.inputs)]
+    if node.outputs is None:
+        candidates.append(("its output", step[0]))
+    else:
+        candidates.extend((f"output {i}", t) for i, t in node.live_outputs())
+    for array in node.ctx._saved:
+        for what, t in candidates:
+            cell = t._version_cell
+            if t.data is array and cell is not None and cell[1] > node.clock:
+                raise RuntimeError(
+                    f"{_where(node)}: {what}{_name_through_views(t, cell)} of shape {t.shape}, "
+                    f"saved for the gradient, was changed in place since (now at version "
+                    f"{cell[0]}): an in-place method (add_, zero_, ...), an optimizer step or "
+                    f"nn.init ran between forward and this backward. Run the forward again "
+                    f"after the change, or change a copy.")
 
 
-def _call_backward(node, grads_out):
-    """Run the op's backward; an error from it names the op and its scope."""
-    try:
-        return node.fn.backward(node.ctx, *grads_out)
-    except Exception as error:
-        where = _where(node)
-        if error.args and isinstance(error.args[0], str):
-            error.args = (f"{where}: {error.args[0]}",) + error.args[1:]
-        else:
-            error.args = (where,) + error.args
-        raise
+def _name_the_op(error, node):
+    """Put ``backward of 'op' in scope '...':`` in front of an error raised by an op's backward."""
+    where = _where(node)
+    if error.args and isinstance(error.args[0], str):
+        error.args = (f"{where}: {error.args[0]}",) + error.args[1:]
+    else:
+        error.args = (where,) + error.args
 
 
 def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, capture=None):
@@ -320,13 +315,14 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
     anomaly = GradMode.anomaly
     # Consumers before their inputs: every contribution to a gradient is in before it is used.
     for step in backward_steps(roots):
-        tensor = step[0]
-        node = tensor._node
-        if node is not None and node.outputs is not None:
+        if type(step) is tuple:                        # the outputs of a multi-output op
+            tensor = step[0]
+            node = tensor._node
             if node.freed:
                 raise GraphFreedError(FREED_MESSAGE)
             grads_out = _output_gradients(node, step, grads, keep_grads, capture)
         else:
+            tensor = step
             key = id(tensor)
             g = grads.pop(key, None)
             if g is None:
@@ -334,19 +330,26 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
             is_owned = key in owned
             if is_owned:
                 owned.discard(key)
-            if type(g) is OuterGrad or tensor._hooks or node is not None:
-                g, replaced = _incoming_gradient(tensor, g, keep_grads, capture)
-                if replaced:
-                    is_owned = False
+            node = tensor._node
             if node is None:
+                if tensor._hooks or type(g) is OuterGrad:
+                    g, replaced = _incoming_gradient(tensor, g, keep_grads, capture)
+                    is_owned = is_owned and not replaced
                 _to_leaf(tensor, g, is_owned, capture)
                 continue
+            if type(g) is OuterGrad or tensor._hooks or capture is not None or keep_grads \
+                    or tensor._retains_grad:
+                g = _incoming_gradient(tensor, g, keep_grads, capture)[0]
             if node.freed:
                 raise GraphFreedError(FREED_MESSAGE)
             grads_out = (g,)
-        if node.ctx._watched:
-            _check_saved_versions(node, step)
-        input_grads = _call_backward(node, grads_out)
+        if node.clock != VersionClock.now:
+            _check_saved_versions(node, step if type(step) is tuple else (step,))
+        try:
+            input_grads = node.fn.backward(node.ctx, *grads_out)
+        except Exception as error:
+            _name_the_op(error, node)
+            raise
         if type(input_grads) is not tuple:
             input_grads = tuple(input_grads) if type(input_grads) is list else (input_grads,)
         inputs = node.inputs

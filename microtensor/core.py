@@ -103,7 +103,8 @@ class Node:
         (2, True)
     """
 
-    __slots__ = ("fn", "ctx", "inputs", "scope", "seq", "freed", "outputs", "output_specs")
+    __slots__ = ("fn", "ctx", "inputs", "scope", "seq", "freed", "outputs", "output_specs",
+                 "clock")
 
     def __init__(self, fn, ctx, inputs, scope, outputs=None):
         self.fn = fn
@@ -114,6 +115,7 @@ class Node:
         self.freed = False
         self.outputs = outputs
         self.output_specs = None
+        self.clock = VersionClock.now      # in-place changes counted so far (see VersionClock)
 
     @property
     def op(self):
@@ -223,12 +225,21 @@ def init_tensor(t, data, requires_grad):
     return t
 
 
+class VersionClock:
+    """Counts in-place changes process-wide. A node remembers the count when it is made; a
+    tensor's version cell remembers the count of its last change. A saved tensor changed after
+    its node was made iff its last change is later, so recording a node costs one integer, and
+    backward looks closer only at nodes made before some in-place change happened."""
+    now = 0
+
+
 def version_cell(t):
-    """The tensor's version counter: a one-element list shared by every tensor that views the
-    same memory (its detached copies, the views ops make of it), made on first need."""
+    """The tensor's version counter ``[version, clock of the last change]``, shared by every
+    tensor that views the same memory (its detached copies, the views ops make of it), made on
+    first need."""
     cell = t._version_cell
     if cell is None:
-        cell = t._version_cell = [0]
+        cell = t._version_cell = [0, 0]
     return cell
 
 
@@ -325,5 +336,8 @@ class TensorBase:
             >>> w.bump_version()._version
             1
         """
-        version_cell(self)[0] += 1
+        cell = version_cell(self)
+        VersionClock.now += 1
+        cell[0] += 1
+        cell[1] = VersionClock.now
         return self

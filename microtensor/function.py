@@ -30,8 +30,7 @@ import weakref
 
 import numpy as np
 
-from .core import (DEFAULT_FLOAT, GradMode, Node, ScopeState, TensorBase, share_version, to_array,
-                   version_cell)
+from .core import DEFAULT_FLOAT, GradMode, Node, ScopeState, TensorBase, share_version, to_array
 from .errors import FREED_MESSAGE, AnomalyError, GraphFreedError, MicrotensorError
 
 
@@ -51,9 +50,6 @@ class Context:
     # Class-level defaults, so that Function.apply only has to set needs_input_grad.
     _saved = ()
     _released = False
-    # (where, version counter, version when saved) for each saved array that is an input's
-    # (where = its position) or an output's (where = -1 - its position) data: see watch_saved.
-    _watched = ()
 
     def __init__(self, needs_input_grad):
         self.needs_input_grad = needs_input_grad
@@ -88,26 +84,6 @@ def check_forward_anomaly(fn, node_scope, arrays, out):
     origin = f"input {bad_inputs[0]} already held NaN/Inf" if bad_inputs else "inputs were finite"
     raise AnomalyError(f"forward of {fn.name!r} in scope {node_scope!r} produced "
                        f"{kind_of_nonfinite(out)} ({origin})")
-
-
-def watch_saved(ctx, inputs, outputs):
-    """Note the version of every tensor whose data ``forward`` saved, so that backward can refuse
-    to run on values changed in place since (PyTorch's saved-tensor version check)."""
-    watched = []
-    for array in ctx._saved:
-        for where, t in enumerate(inputs):
-            if t.data is array:
-                break
-        else:
-            for position, t in enumerate(outputs):
-                if t.data is array:
-                    where = -1 - position
-                    break
-            else:
-                continue              # a temporary of forward's own: nobody else can change it
-        cell = version_cell(t)
-        watched.append((where, cell, cell[0]))
-    ctx._watched = tuple(watched)
 
 
 def _dtype_leader(inputs):
@@ -223,18 +199,30 @@ class Function:
         # This runs once per op per step of every model: plain loops and list displays, no
         # generator expressions, and the common all-Tensor case takes no conversions at all.
         tensors = inputs
-        for x in inputs:
-            if not isinstance(x, TensorBase):
-                like = _dtype_leader(inputs)
-                if like is None:
-                    raise TypeError(f"{cls.name}: needs at least one Tensor among its inputs, "
-                                    f"got {', '.join(type(y).__name__ for y in inputs)}")
-                tensors = tuple([y if isinstance(y, TensorBase) else _constant(y, like)
-                                 for y in inputs])
-                break
-        arrays = [t.data for t in tensors]
-        needs = tuple([t.requires_grad for t in tensors])
-        record = GradMode.grad_enabled and True in needs
+        n = len(inputs)
+        if n == 1 and isinstance(inputs[0], TensorBase):        # the fast paths: unary ...
+            a = inputs[0]
+            arrays = (a.data,)
+            needs = (a.requires_grad,)
+            record = needs[0] and GradMode.grad_enabled
+        elif n == 2 and isinstance(inputs[0], TensorBase) and isinstance(inputs[1], TensorBase):
+            a, b = inputs                                      # ... and binary, all Tensors
+            arrays = (a.data, b.data)
+            needs = (a.requires_grad, b.requires_grad)
+            record = (needs[0] or needs[1]) and GradMode.grad_enabled
+        else:
+            for x in inputs:
+                if not isinstance(x, TensorBase):
+                    like = _dtype_leader(inputs)
+                    if like is None:
+                        raise TypeError(f"{cls.name}: needs at least one Tensor among its "
+                                        f"inputs, got {', '.join(type(y).__name__ for y in inputs)}")
+                    tensors = tuple([y if isinstance(y, TensorBase) else _constant(y, like)
+                                     for y in inputs])
+                    break
+            arrays = [t.data for t in tensors]
+            needs = tuple([t.requires_grad for t in tensors])
+            record = GradMode.grad_enabled and True in needs
         ctx = Context.__new__(Context)        # (what Context(needs) does, minus a call)
         ctx.needs_input_grad = needs
         try:
@@ -266,8 +254,6 @@ class Function:
             share_version(result, out, tensors)
         if record:
             result._node = Node(cls, ctx, tensors, ScopeState.path)
-            if ctx._saved:
-                watch_saved(ctx, tensors, (result,))
         return result
 
     @classmethod
@@ -287,8 +273,6 @@ class Function:
             if out.base is not None:
                 share_version(t, out, tensors)
         if record:
-            if ctx._saved:
-                watch_saved(ctx, tensors, results)
             node = Node(cls, ctx, tensors, ScopeState.path,
                         tuple([weakref.ref(t) for t in results]))
             node.output_specs = tuple([(out.shape, out.dtype) for out in outs])

@@ -137,8 +137,9 @@ def walk(*roots):
 
 
 def backward_steps(roots):
-    """The backward pass's schedule: a list of steps, each a list of tensors whose gradients are
-    complete at that step, in the order ``backward()`` visits them. Iterative.
+    """The backward pass's schedule, in the order ``backward()`` visits it: each step is a tensor,
+    or a tuple of the reached outputs of one multi-output op, whose gradients are complete at that
+    step. Iterative.
 
     Reverse creation order over the tensors reachable through inputs that require a gradient; the
     reached outputs of one multi-output op form one step (in output order), taken where the first
@@ -148,25 +149,25 @@ def backward_steps(roots):
     Example:
         >>> import microtensor as mt
         >>> x = mt.tensor([1.0], requires_grad=True)
-        >>> [[t is x for t in step] for step in backward_steps([(x * 2).sum()])]
-        [[False], [False], [True]]
+        >>> [step is x for step in backward_steps([(x * 2).sum()])]
+        [False, False, True]
     """
-    steps = []
-    done = set()
     order = topological_order(roots, only_requires_grad=True)
-    reached = None
-    for tensor in reversed(order):
+    order.reverse()
+    done = reached = None
+    for position, tensor in enumerate(order):
         node = tensor._node
         if node is None or node.outputs is None:
-            steps.append([tensor])
             continue
+        # A multi-output op (rare): all its reached outputs become one step, at the first.
+        if done is None:
+            done, reached = set(), {id(t) for t in order}
         if id(node) in done:
+            order[position] = None
             continue
         done.add(id(node))
-        if reached is None:
-            reached = {id(t) for t in order}
-        steps.append([t for _, t in node.live_outputs() if id(t) in reached])
-    return steps
+        order[position] = tuple([t for _, t in node.live_outputs() if id(t) in reached])
+    return order if done is None else [step for step in order if step is not None]
 
 
 def backward_order(*roots):
@@ -188,4 +189,10 @@ def backward_order(*roots):
         [3, 2, 0]
     """
     ids = {id(r.tensor): r.id for r in walk(*roots)}
-    return [ids[id(t)] for step in backward_steps(roots) for t in step]
+    order = []
+    for step in backward_steps(roots):
+        if type(step) is tuple:
+            order.extend(ids[id(t)] for t in step)
+        else:
+            order.append(ids[id(step)])
+    return order

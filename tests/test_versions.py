@@ -38,8 +38,7 @@ def test_the_issue_mul_case_with_an_in_place_method():
     y = (a * w).sum()
     with mt.no_grad():
         w.mul_(100.0)
-    with pytest.raises(RuntimeError, match=r"backward of 'mul': input 1 'w' .*now at version 1, "
-                                           r"saved at version 0"):
+    with pytest.raises(RuntimeError, match=r"backward of 'mul': input 1 'w' .*now at version 1\)"):
         y.backward()
 
 

@@ -131,9 +131,9 @@ def test_command_line_writes_the_page(tmp_path, capsys):
 
 
 def test_a_graph_without_gradients_warns_and_has_nothing_to_replay():
-    from viz.explorer import NoGradientsWarning
+    from viz import NoGradientWarning
     x = mt.tensor([1.0, 2.0], requires_grad=True, name="x")
     loss = (x * x).sum()
-    with pytest.warns(NoGradientsWarning, match=r"call loss.backward\(keep_grads=True\)"):
+    with pytest.warns(NoGradientWarning, match=r"call loss.backward\(keep_grads=True\)"):
         page = viz.explore(loss)
     assert page_data(page)["order"] == []

@@ -6,6 +6,5 @@
 - ``explorer.js``: the page itself; its API ``window.microtensorExplorer`` is in docs/viz.md.
 """
 from .page import Explorer, explore
-from .payload import NoGradientsWarning
 
-__all__ = ["explore", "Explorer", "NoGradientsWarning"]
+__all__ = ["explore", "Explorer"]

@@ -36,7 +36,7 @@ from ..colors import ColorScale
 from ..layout import rows as layout_rows, slots
 from ..style import (UNREACHED_FILL, UNREACHED_FONT, const_text, family_label, grad_text, legend_label,
                      node_fill, node_label, stats_text)
-from ..trace import short, shape_text
+from ..trace import NoGradientWarning, short, shape_text
 from ..views import hidden_states
 
 # Position of each field in a node list.
@@ -165,22 +165,6 @@ def _contracted_edges(tr, shown):
 LEVELS = ("auto", "cells", "ops")
 
 
-class NoGradientsWarning(UserWarning):
-    """The graph given to :func:`viz.explore` has no gradients: backward was never called on it.
-
-    Example:
-        >>> import warnings
-        >>> import microtensor as mt
-        >>> from viz.trace import trace
-        >>> loss = (mt.ones(2, requires_grad=True) * 2.0).sum()
-        >>> with warnings.catch_warnings(record=True) as caught:
-        ...     warnings.simplefilter("always")
-        ...     data = payload(trace(loss))
-        >>> caught[0].category.__name__, data["order"]
-        ('NoGradientsWarning', [])
-    """
-
-
 def payload(tr, title=None, hidden="h", level="auto"):
     """The page's data for a trace (see the module docstring); JSON-serialisable.
 
@@ -193,7 +177,7 @@ def payload(tr, title=None, hidden="h", level="auto"):
     if not reached:
         warnings.warn("no node of this graph has a gradient, so the page can only show values: call "
                       "loss.backward(keep_grads=True) before viz.explore to see every gradient",
-                      NoGradientsWarning, stacklevel=3)
+                      NoGradientWarning, stacklevel=3)
     scale = ColorScale.for_range(tr.magnitude_range)
     tables = {field: _table() for field in TABLE_FIELDS}
     tables["cell"] = tables["scope"]          # a step's path is a scope path: one table

@@ -34,8 +34,8 @@ Example:
 """
 import os
 import re
+import secrets
 import stat
-import tempfile
 
 __all__ = ["atomic_write", "temporary_files"]
 
@@ -47,9 +47,9 @@ def _prefix(name, pid):
 
 
 def _pattern(name):
-    # mkstemp's random part: 8 characters of [a-z0-9_]; anchored so that the temporary files of
-    # "a.npz" never match those of "a.npz.1" or "b.npz".
-    return re.compile(rf"\.{re.escape(name)}\.(\d+)\.[a-z0-9_]{{8}}{re.escape(_SUFFIX)}\Z")
+    # The random part is 8 hex digits; anchored so that the temporary files of "a.npz" never
+    # match those of "a.npz.1" or "b.npz".
+    return re.compile(rf"\.{re.escape(name)}\.(\d+)\.[0-9a-f]{{8}}{re.escape(_SUFFIX)}\Z")
 
 
 def temporary_files(path):
@@ -150,8 +150,11 @@ def atomic_write(path, data, make_dirs=False):
     elif not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot write {path!r}: folder {folder!r} does not exist")
     mode = _mode_for(target, path)
-    fd, tmp = tempfile.mkstemp(prefix=_prefix(name, os.getpid()), suffix=_SUFFIX, dir=folder)
+    # The name is chosen before the file exists, so that an interrupt (Ctrl-C) landing anywhere,
+    # even between creating the file and learning its name, is cleaned up by name below.
+    tmp = os.path.join(folder, f"{_prefix(name, os.getpid())}{secrets.token_hex(4)}{_SUFFIX}")
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
         with os.fdopen(fd, "wb") as f:
             if callable(data):
                 data(f)
@@ -159,8 +162,10 @@ def atomic_write(path, data, make_dirs=False):
                 f.write(data.encode("utf-8") if isinstance(data, str) else bytes(data))
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, mode)             # mkstemp made it 0600
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
+    except FileExistsError:             # 32 random bits and our pid: not ours to remove
+        raise
     except BaseException:
         try:
             os.unlink(tmp)

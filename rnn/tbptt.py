@@ -40,11 +40,32 @@ import microtensor as mt
 from .data import StreamBatcher
 from .models import CHECKPOINT_FORMAT, CheckpointMismatch, detach_state
 
-__all__ = ["TBPTTTrainer", "make_optimizer", "make_scheduler", "OPTIMIZERS", "SCHEDULES"]
+__all__ = ["TBPTTTrainer", "TrainingDiverged", "TornStateError", "make_optimizer",
+           "make_scheduler", "OPTIMIZERS", "SCHEDULES"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "cosine", "step")
 _LN2 = math.log(2)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradient became NaN or infinite; training stopped *before* the update, so
+    no diverged state was used or saved (the last checkpoint written stays as it was).
+
+    Example:
+        >>> print(TrainingDiverged(5, "the loss is", float("nan"), lr=1e300))
+        training diverged at step 5: the loss is nan (learning rate 1e+300: try a smaller one)
+    """
+
+    def __init__(self, step, what, value, lr=None):
+        hint = "" if lr is None else f" (learning rate {lr:g}: try a smaller one)"
+        super().__init__(f"training diverged at step {step}: {what} {value}{hint}")
+        self.step, self.what, self.value = step, what, value
+
+
+class TornStateError(RuntimeError):
+    """The trainer was interrupted in the middle of a step: weights, optimizer, data position and
+    counters no longer describe one step, so it refuses to save them."""
 
 
 def make_optimizer(name, parameters, lr, weight_decay=0.0, momentum=0.9):
@@ -159,11 +180,20 @@ class TBPTTTrainer:
         self.history = []
         self.interrupted = False
         self._stop_requested = False
+        self._mid_step = False
+        self._saved_step = self._saved_path = None
 
     # ----- one step ------------------------------------------------------------------------------
     def train_step(self):
-        """Train on the next chunk; returns the step's record (loss, bpc, grad_norm, lr, ...)."""
+        """Train on the next chunk; returns the step's record (loss, bpc, grad_norm, lr, ...).
+
+        Raises :class:`TrainingDiverged` when the loss or the gradient norm is NaN/Inf (before
+        the optimizer moves anything) or the update made a weight NaN/Inf. From the first line
+        to the last the trainer is *between* steps (the data position moved, the weights not
+        yet): :meth:`save` refuses to write it until a step completes.
+        """
         started = time.perf_counter()
+        self._mid_step = True
         if self.batcher.at_epoch_start:
             self.state = None            # the streams restart: nothing to carry over
         x, y = self.batcher.next_chunk()
@@ -171,21 +201,31 @@ class TBPTTTrainer:
         for p in self.parameters:
             p.grad = None
         loss, state = self.model.loss(x, y, self.state)
+        value = float(loss.item())
+        lr = self.optimizer.param_groups[0]["lr"]
+        if not math.isfinite(value):
+            raise TrainingDiverged(self.step + 1, "the loss is", value, lr)
         loss.backward()
         if self.clip is not None:
             grad_norm = float(mt.nn.utils.clip_grad_norm_(self.parameters, self.clip))
         else:
             grad_norm = _global_norm(self.parameters)
-        lr = self.optimizer.param_groups[0]["lr"]
-        self.optimizer.step()
+        if not math.isfinite(grad_norm):
+            raise TrainingDiverged(self.step + 1, "the gradient norm is", grad_norm, lr)
+        with np.errstate(over="ignore", invalid="ignore"):     # reported just below, clearly
+            self.optimizer.step()
+        largest = max(float(np.max(np.abs(p.data))) if p.data.size else 0.0
+                      for p in self.parameters)
+        if not math.isfinite(largest):
+            raise TrainingDiverged(self.step + 1, "the update made a weight", largest, lr)
         if self.scheduler is not None:
             self.scheduler.step()
         # The graph is cut here: the next chunk starts from these values, not from their history.
         self.state = detach_state(state)
         self.step += 1
         self.tokens += int(y.size)
+        self._mid_step = False
         seconds = max(time.perf_counter() - started, 1e-9)
-        value = float(loss.item())
         record = {"step": self.step, "loss": value, "bpc": value / _LN2, "grad_norm": grad_norm,
                   "lr": float(lr), "tokens": self.tokens, "tokens_per_s": y.size / seconds}
         return record
@@ -201,8 +241,12 @@ class TBPTTTrainer:
     def fit(self, steps, time_limit=None, callback=None):
         """Train until ``self.step == steps`` (a resumed trainer continues to the same target).
 
-        Ctrl-C (SIGINT) finishes the current step, saves a checkpoint (if a path was given) and
-        returns with ``self.interrupted = True``; press it twice to abort at once.
+        Ctrl-C (SIGINT) is deferred to the end of the step in flight: that step completes, a
+        checkpoint is saved (if a path was given) and ``fit`` returns with
+        ``self.interrupted = True``. A second Ctrl-C aborts at once: ``KeyboardInterrupt`` is
+        raised and *nothing* is written, so the last checkpoint on disk (one whole step) stays as
+        it was. A NaN/Inf loss or gradient raises :class:`TrainingDiverged` before the update,
+        also without writing.
 
         Args:
             steps: the step number to reach (None: no limit; then give ``time_limit``).
@@ -233,21 +277,32 @@ class TBPTTTrainer:
                     self.save(self.checkpoint_path)
                 if time_limit is not None and time.perf_counter() - started > time_limit:
                     break
+            self.interrupted = self._stop_requested and self.step < steps
+            if self.checkpoint_path:
+                self.save(self.checkpoint_path)
         except KeyboardInterrupt:
-            # Only reached without our handler (not the main thread) or on a second Ctrl-C:
-            # the step in flight is lost, the last completed one is what gets saved.
-            self._stop_requested = True
+            # A second Ctrl-C (or a first one where no handler could be installed): abort now,
+            # writing nothing; a save it interrupted was atomic, so the old file is intact.
+            where = f" in the middle of step {self.step + 1}" if self._mid_step else ""
+            self.log(f"aborted{where}: nothing saved; {self._last_checkpoint()}")
+            raise
+        except TrainingDiverged as error:
+            self.log(f"{error}; nothing saved; {self._last_checkpoint()}")
+            raise
         finally:
             self._restore_sigint_handler(previous_handler)
             if bar is not None:
                 bar.close()
-        self.interrupted = self._stop_requested and self.step < steps
-        if self.checkpoint_path:
-            self.save(self.checkpoint_path)
-            if self.interrupted:
-                self.log(f"interrupted at step {self.step}: checkpoint saved to "
-                         f"{self.checkpoint_path} (resume from it to continue)")
+        if self.interrupted:
+            self.log(f"interrupted at step {self.step}: checkpoint saved to "
+                     f"{self.checkpoint_path} (resume from it to continue)" if self.checkpoint_path
+                     else f"interrupted at step {self.step}")
         return self.history
+
+    def _last_checkpoint(self):
+        if self._saved_step is None:
+            return "no checkpoint was written by this run"
+        return f"{self._saved_path} holds step {self._saved_step}"
 
     def stop(self):
         """Ask :meth:`fit` to stop after the current step (what Ctrl-C does)."""
@@ -260,7 +315,7 @@ class TBPTTTrainer:
         def handler(signum, frame):
             if self._stop_requested:               # second Ctrl-C: abort now
                 raise KeyboardInterrupt
-            self._stop_requested = True
+            self._stop_requested = True            # first: finish this step, then save
         try:
             return signal.signal(signal.SIGINT, handler)
         except ValueError:                         # e.g. embedded interpreters
@@ -317,7 +372,25 @@ class TBPTTTrainer:
         return checkpoint
 
     def load_state_dict(self, checkpoint):
-        """Restore a :meth:`state_dict` (model, optimizer, schedule, RNG, state, data position)."""
+        """Restore a :meth:`state_dict` (model, optimizer, schedule, RNG, state, data position).
+
+        Raises :class:`~rnn.models.CheckpointMismatch` (a ValueError) for anything that is not a
+        whole training state of this trainer's settings, also for damaged contents (a missing
+        entry, a wrong type), instead of the raw ``KeyError``/``TypeError``.
+        """
+        if not isinstance(checkpoint, dict):
+            raise CheckpointMismatch(f"a training checkpoint is a dict; this one holds a "
+                                     f"{type(checkpoint).__name__}")
+        try:
+            self._load_state_dict(checkpoint)
+        except CheckpointMismatch:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            raise CheckpointMismatch(f"damaged training checkpoint ({type(error).__name__}: "
+                                     f"{error})") from None
+        self._mid_step = False
+
+    def _load_state_dict(self, checkpoint):
         if "trainer" not in checkpoint or "optimizer" not in checkpoint:
             raise CheckpointMismatch("this checkpoint holds a model only, not a training run; "
                                      "it cannot be resumed (start a new run from it instead)")
@@ -346,10 +419,19 @@ class TBPTTTrainer:
         self.history = json.loads(t["history"])
 
     def save(self, path):
-        """Write a checkpoint (atomically: an interrupted write leaves the old file intact)."""
+        """Write a checkpoint (atomically: an interrupted write leaves the old file intact).
+
+        Raises :class:`TornStateError` if a step was interrupted half-way (its data position,
+        weights and counters disagree): such a state is never written.
+        """
+        if self._mid_step:
+            raise TornStateError(f"not saving {path}: step {self.step + 1} was interrupted half-way, "
+                                 f"so weights, optimizer, data position and counters disagree; "
+                                 f"resume from the last checkpoint instead")
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
         mt.save(self.state_dict(), path)
+        self._saved_step, self._saved_path = self.step, os.fspath(path)
 
     def resume(self, path):
         """Continue from a checkpoint file written by :meth:`save`; returns self."""

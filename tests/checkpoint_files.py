@@ -5,6 +5,8 @@ import zipfile
 
 import numpy as np
 
+import microtensor as mt
+
 MANIFEST = "__microtensor_manifest__"
 
 
@@ -40,3 +42,20 @@ def array_node(ref="a0", dtype="<f8", shape=(3,), kind="array"):
 
 def dict_node(**values):
     return {"t": "dict", "items": [[{"s": k}, v] for k, v in values.items()]}
+
+
+def same_tree(a, b):
+    """Are two checkpoint trees equal in every type, dtype, shape and bit (NaN equals NaN)?"""
+    if isinstance(a, mt.Tensor):
+        return isinstance(b, mt.Tensor) and a.requires_grad == b.requires_grad and \
+            same_tree(a.data, b.data)
+    if isinstance(a, (np.ndarray, np.generic)):
+        return type(a) is type(b) and a.dtype == b.dtype and a.shape == b.shape and \
+            a.tobytes() == b.tobytes()
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(same_tree, a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and list(a) == list(b) and all(same_tree(a[k], b[k]) for k in a)
+    if isinstance(a, float):
+        return type(b) is float and (a == b or (a != a and b != b))
+    return type(a) is type(b) and a == b

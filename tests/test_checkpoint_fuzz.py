@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import microtensor as mt
 from microtensor.serialize import CheckpointError
-from tests.checkpoint_files import MANIFEST, npy_bytes
+from tests.checkpoint_files import MANIFEST, npy_bytes, same_tree
 
 ORIGINAL = {
     "model": {"weight": np.arange(12, dtype=np.float32).reshape(3, 4), "bias": np.zeros(4),
@@ -28,22 +28,6 @@ ORIGINAL = {
 }
 FUZZ = settings(max_examples=200, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-
-
-def _same(a, b):
-    if isinstance(a, mt.Tensor):
-        return isinstance(b, mt.Tensor) and a.requires_grad == b.requires_grad and \
-            _same(a.data, b.data)
-    if isinstance(a, (np.ndarray, np.generic)):
-        return type(a) is type(b) and a.dtype == b.dtype and a.shape == b.shape and \
-            a.tobytes() == b.tobytes()
-    if isinstance(a, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
-    if isinstance(a, dict):
-        return type(b) is dict and list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, float):
-        return type(b) is float and (a == b or (a != a and b != b))
-    return type(a) is type(b) and a == b
 
 
 def _arrays_of(value, found):
@@ -68,7 +52,7 @@ def _conforms(node, value, members):
     if kind in ("bool", "int", "str"):
         return type(value) is {"bool": bool, "int": int, "str": str}[kind] and value == node["v"]
     if kind == "float":
-        return type(value) is float and _same(float(node["v"]), value)
+        return type(value) is float and same_tree(float(node["v"]), value)
     if kind in ("array", "scalar", "tensor"):
         stored = members[node["ref"]]
         if kind == "tensor":
@@ -110,7 +94,7 @@ def test_a_flipped_bit_gives_the_original_data_or_a_checkpoint_error(tmp_path, b
     damaged[(bit // 8) % len(data)] ^= 1 << (bit % 8)
     path.write_bytes(bytes(damaged))
     value, error = _load_or_error(path)
-    assert error is not None or _same(ORIGINAL, value)
+    assert error is not None or same_tree(ORIGINAL, value)
 
 
 @FUZZ
@@ -193,4 +177,4 @@ def test_a_manifest_edit_gives_what_the_edited_manifest_says_or_a_checkpoint_err
     arrays = _arrays_of(value, [])
     assert not any(np.shares_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1:])
     if edited == manifest:
-        assert _same(ORIGINAL, value)
+        assert same_tree(ORIGINAL, value)

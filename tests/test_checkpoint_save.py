@@ -59,7 +59,7 @@ def test_stale_temporary_files_of_this_target_only_are_removed(tmp_path):
     path = tmp_path / "ckpt.npz"
     dead, alive = _dead_pid(), os.getppid()
     stale = tmp_path / f".ckpt.npz.{dead}.abcd1234.tmp"
-    running = tmp_path / f".ckpt.npz.{alive}.efgh5678.tmp"      # a writer still at work
+    running = tmp_path / f".ckpt.npz.{alive}.ef015678.tmp"      # a writer still at work
     other = tmp_path / f".other.npz.{dead}.abcd1234.tmp"        # another target's
     longer = tmp_path / f".ckpt.npz.1.{dead}.abcd1234.tmp"      # target "ckpt.npz.1"
     users = tmp_path / ".ckpt.npz.notes.tmp"                    # not our pattern at all

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import microtensor as mt
 from microtensor import serialize
 from microtensor.serialize import CheckpointError
+from tests.checkpoint_files import same_tree
 
 
 def _model():
@@ -264,20 +265,9 @@ _trees = st.recursive(_leaves, lambda inner: st.one_of(
     st.dictionaries(st.text(max_size=5) | st.integers(-5, 5), inner, max_size=3)), max_leaves=12)
 
 
-def _same(a, b):
-    if isinstance(a, np.ndarray):
-        return (isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape
-                and a.tobytes() == b.tobytes())
-    if isinstance(a, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
-    if isinstance(a, dict):
-        return type(b) is dict and list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b
-
-
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(tree=_trees)
 def test_any_supported_tree_round_trips_exactly(tmp_path, tree):
     path = tmp_path / "tree.npz"
     mt.save(tree, path)
-    assert _same(tree, mt.load(path))
+    assert same_tree(tree, mt.load(path))

@@ -37,7 +37,8 @@ from .checkpoint_schema import (FORMAT, MAX_DEPTH, MAX_INT_DIGITS, VERSION, Mani
                                 check, declared_bytes, encode)
 from .errors import MicrotensorError
 
-__all__ = ["save", "load", "CheckpointError", "MAX_BYTES", "MAX_MANIFEST_BYTES", "MAX_DEPTH"]
+__all__ = ["save", "load", "is_checkpoint", "CheckpointError", "MAX_BYTES", "MAX_MANIFEST_BYTES",
+           "MAX_DEPTH"]
 
 _MANIFEST = "__microtensor_manifest__"
 MAX_BYTES = 4 << 30
@@ -130,6 +131,24 @@ def load(path, max_bytes=MAX_BYTES, max_manifest_bytes=MAX_MANIFEST_BYTES):
             return _load(archive, path, int(max_bytes), int(max_manifest_bytes))
     except ArchiveError as error:
         raise CheckpointError(f"{path}: {error}") from None
+
+
+def is_checkpoint(path):
+    """True if ``path`` is a regular file holding a microtensor checkpoint's archive (its zip
+    index names the manifest). Reads only the index: a quick test before replacing a file.
+
+    Example:
+        >>> import os, tempfile, microtensor as mt
+        >>> folder = tempfile.mkdtemp()
+        >>> mt.save({"a": 1}, os.path.join(folder, "c.npz"))
+        >>> is_checkpoint(os.path.join(folder, "c.npz")), is_checkpoint(folder)
+        (True, False)
+    """
+    try:
+        with Archive(os.fspath(path), max_bytes=0) as archive:
+            return _MANIFEST in archive.member_names()
+    except (ArchiveError, OSError):
+        return False
 
 
 def _load(archive, path, max_bytes, max_manifest_bytes):

@@ -18,6 +18,7 @@ Example:
     ('sample', 10, 0.8)
 """
 import argparse
+import codecs
 import os
 import sys
 
@@ -25,9 +26,12 @@ import numpy as np
 
 import microtensor as mt
 
+from .conventions import positive_int
 from .corpus import TextFileError, default_corpus, load_text, split_text
 from .models import CELL_TYPES, CharRNN, CheckpointMismatch
-from .tbptt import OPTIMIZERS, SCHEDULES, TBPTTTrainer
+from .preflight import (PreflightError, check_fits_in_memory, check_output_file, machine_memory,
+                        training_bytes)
+from .tbptt import OPTIMIZERS, SCHEDULES, TBPTTTrainer, TrainingDiverged
 
 __all__ = ["main", "build_parser"]
 
@@ -41,9 +45,18 @@ def _positive_int(text):
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer (>= 1), got {value}")
-    return value
+    try:
+        return positive_int(value, "the value")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _encoding(text):
+    try:
+        return codecs.lookup(text).name
+    except LookupError:
+        raise argparse.ArgumentTypeError(f"unknown text encoding {text!r} (e.g. utf-8, "
+                                         f"latin-1, cp1252, utf-16)") from None
 
 
 def _non_negative_int(text):
@@ -101,8 +114,11 @@ def build_parser():
                     "stops after the current step and saves a checkpoint; --resume continues it "
                     "exactly.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    train.add_argument("--text", help="UTF-8 text file to learn (default: Python's language "
+    train.add_argument("--text", help="text file to learn (default: Python's language "
                        "reference from the standard library's pydoc_data, offline)")
+    train.add_argument("--encoding", type=_encoding, default=None,
+                       help="the text file's encoding (default: UTF-8, or Latin-1 for a file "
+                            "that is not UTF-8 but reads as text)")
     train.add_argument("--cell", choices=CELL_TYPES, default="lstm", help="recurrent cell")
     train.add_argument("--hidden", type=_positive_int, default=256, help="hidden size")
     train.add_argument("--layers", type=_positive_int, default=2, help="stacked layers")
@@ -165,17 +181,23 @@ def main(argv=None):
         if args.command == "train":
             return cmd_train(args)
         return cmd_sample(args)
-    except (CLIError, TextFileError, CheckpointMismatch, mt.serialize.CheckpointError) as error:
+    except (CLIError, TextFileError, CheckpointMismatch, mt.serialize.CheckpointError,
+            PreflightError, TrainingDiverged) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:           # a second Ctrl-C: the trainer said what was kept
+        print("aborted", file=sys.stderr)
+        return 130
 
 
 # ----- shared ----------------------------------------------------------------------------------
-def _load_corpus(path):
+def _load_corpus(path, encoding=None):
     if path is None:
         text, source = default_corpus()
         return text, f"built-in corpus ({source})"
-    return load_text(path), path
+    memory = machine_memory()
+    # Reading needs the bytes, the text and one id per character: refuse what cannot fit.
+    return load_text(path, encoding=encoding, max_bytes=None if memory is None else memory // 10), path
 
 
 def _check_fits(n_chars, batch, what="--batch"):
@@ -185,12 +207,32 @@ def _check_fits(n_chars, batch, what="--batch"):
                        f"smaller {what} or a longer text")
 
 
-def _load_checkpoint(path):
+def _load_checkpoint(path, what):
+    """Load a checkpoint that must be a dict (what train writes); ``what`` names its use."""
     if not os.path.exists(path):
         raise CLIError(f"checkpoint {path!r} does not exist")
     if os.path.isdir(path):
         raise CLIError(f"{path!r} is a directory, not a checkpoint file")
-    return mt.load(path)
+    try:
+        checkpoint = mt.load(path)
+    except PermissionError:
+        raise CLIError(f"checkpoint {path!r} cannot be read: permission denied") from None
+    if not isinstance(checkpoint, dict):
+        raise CLIError(f"{path}: a valid checkpoint, but it holds a {type(checkpoint).__name__}, "
+                       f"not {what}")
+    return checkpoint
+
+
+def _check_finite(model, path):
+    """Refuse a model whose weights or first outputs are NaN/Inf (a diverged run's)."""
+    if not all(np.isfinite(p.data).all() for p in model.parameters()):
+        raise CLIError(f"{path}: the model's weights hold NaN or Inf (the run that wrote it "
+                       f"diverged); retrain it with a smaller --lr")
+    with mt.no_grad(), np.errstate(all="ignore"):
+        logits, _ = model(np.zeros((1, 1), dtype=np.int64))
+    if not np.isfinite(logits.data).all():
+        raise CLIError(f"{path}: the model's outputs overflow to NaN or Inf (its weights are "
+                       f"huge: the run that wrote it diverged); retrain it with a smaller --lr")
 
 
 def limit_blas_threads(n):
@@ -224,14 +266,23 @@ def _print_sample(title, text):
 # ----- train -----------------------------------------------------------------------------------
 def cmd_train(args):
     """``python -m rnn train``."""
-    text, source = _load_corpus(args.text)
+    # Everything that can be checked is checked before any training starts.
+    check_output_file(args.out, "--out", inputs=[args.text])
+    text, source = _load_corpus(args.text, args.encoding)
     train_text, valid_text = split_text(text, args.valid_fraction)
     mt.manual_seed(args.seed)
     checkpoint = None
     if args.resume:
-        checkpoint = _load_checkpoint(args.resume)
+        checkpoint = _load_checkpoint(args.resume, "a training checkpoint of `python -m rnn train`")
         model = CharRNN.from_checkpoint(checkpoint)
+        _check_finite(model, args.resume)
     else:
+        embedding = args.embedding or min(64, args.hidden)
+        check_fits_in_memory(
+            training_bytes(args.cell, len(set(train_text)) + 1, args.hidden, args.layers,
+                           embedding, args.batch, args.seq, args.optimizer),
+            f"a {args.cell.upper()} with --hidden {args.hidden} --layers {args.layers} --batch "
+            f"{args.batch} --seq {args.seq}")
         model = CharRNN(train_text, hidden_size=args.hidden, num_layers=args.layers,
                         cell=args.cell, embedding_dim=args.embedding, dropout=args.dropout)
     train_ids = model.vocab.encode(train_text)
@@ -263,7 +314,8 @@ def cmd_train(args):
 # ----- sample ----------------------------------------------------------------------------------
 def cmd_sample(args):
     """``python -m rnn sample``."""
-    model = CharRNN.from_checkpoint(_load_checkpoint(args.checkpoint))
+    model = CharRNN.from_checkpoint(_load_checkpoint(args.checkpoint, "a CharRNN checkpoint"))
+    _check_finite(model, args.checkpoint)
     unknown = sorted({c for c in args.prefix if c not in model.vocab})
     if unknown:
         print(f"note: the model never saw {''.join(unknown)!r}; it reads them as 'unknown'",

@@ -13,6 +13,7 @@ Example:
     (True, True)
 """
 import os
+import stat
 
 __all__ = ["default_corpus", "load_text", "split_text", "TextFileError"]
 
@@ -91,11 +92,16 @@ def default_corpus(prefer="pydoc_data"):
     return _docstrings_text(), "stdlib docstrings"
 
 
-def load_text(path, min_chars=2):
-    """Read a UTF-8 text file for training, refusing empty or binary files with a clear error.
+def load_text(path, min_chars=2, encoding=None, max_bytes=None):
+    """Read a text file for training, refusing what is not a readable text file with a clear error.
 
-    A file counts as binary if it holds NUL bytes or is not valid UTF-8 (``latin-1`` text is
-    read as such only if nearly all its bytes are printable).
+    Checked before anything is read: the path is a regular file (a FIFO, device or folder is
+    refused without being opened, so nothing blocks), readable, and no larger than ``max_bytes``.
+    Then the bytes are decoded: with ``encoding`` given, strictly in it; without, as UTF-8 (a BOM
+    is skipped), or as Latin-1 when the file is not UTF-8 but nearly all its bytes are printable
+    text. A file with NUL characters counts as binary.
+
+    Raises :class:`TextFileError` (a ``ValueError``) naming the file and the problem.
 
     Example:
         >>> import tempfile, os
@@ -103,32 +109,70 @@ def load_text(path, min_chars=2):
         >>> _ = open(path, "w", encoding="utf-8").write("hello")
         >>> load_text(path)
         'hello'
+        >>> _ = open(path, "wb").write("caf\u00e9".encode("cp1252"))
+        >>> load_text(path, encoding="cp1252")
+        'café'
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise TextFileError(f"text file {path!r} does not exist")
-    if os.path.isdir(path):
-        raise TextFileError(f"{path!r} is a directory; give a text file")
-    with open(path, "rb") as f:
-        raw = f.read()
+    raw = _read_regular_file(path, max_bytes)
     if len(raw) == 0:
         raise TextFileError(f"text file {path!r} is empty; give a file with some text in it")
+    text = _decode(raw, path, encoding)
+    if "\x00" in text[:1 << 20]:
+        raise TextFileError(f"{path!r} looks like a binary file (it contains NUL bytes); "
+                            f"give a plain text file")
+    if len(text) < min_chars:
+        raise TextFileError(f"text file {path!r} has {len(text)} character(s); at least "
+                            f"{min_chars} are needed")
+    return text
+
+
+def _read_regular_file(path, max_bytes):
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise TextFileError(f"text file {path!r} does not exist") from None
+    except OSError as error:
+        raise TextFileError(f"cannot read text file {path!r}: {error.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise TextFileError(f"{path!r} is a directory; give a text file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "not a regular file"
+        raise TextFileError(f"{path!r} is {kind}; the whole text is read before training, so "
+                            f"give a regular file (save the stream to a file first)")
+    if max_bytes is not None and st.st_size > max_bytes:
+        raise TextFileError(f"text file {path!r} has {st.st_size:,} bytes, more than the "
+                            f"{max_bytes:,} that fit in memory here")
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as error:
+        raise TextFileError(f"cannot read text file {path!r}: {error.strerror}") from None
+
+
+def _decode(raw, path, encoding):
+    if encoding is not None:
+        try:
+            return raw.decode(encoding)
+        except LookupError:
+            raise TextFileError(f"unknown encoding {encoding!r}") from None
+        except UnicodeDecodeError as error:
+            raise TextFileError(f"{path!r} is not {encoding} text ({error.reason} at byte "
+                                f"{error.start}); give the file's encoding with --encoding") \
+                from None
     if b"\x00" in raw[:1 << 20]:
         raise TextFileError(f"{path!r} looks like a binary file (it contains NUL bytes); "
                             f"give a plain UTF-8 text file")
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         text = raw.decode("latin-1")
         printable = sum(c.isprintable() or c in "\n\r\t" for c in text[:100_000])
         if printable < 0.95 * min(len(text), 100_000):
             raise TextFileError(f"{path!r} is not UTF-8 text ({error.reason} at byte "
-                                f"{error.start}) and looks binary; give a plain text file") \
-                from None
-    if len(text) < min_chars:
-        raise TextFileError(f"text file {path!r} has {len(text)} character(s); at least "
-                            f"{min_chars} are needed")
-    return text
+                                f"{error.start}) and looks binary; give a plain text file, or "
+                                f"its encoding with --encoding") from None
+        return text
 
 
 def split_text(text, valid_fraction=0.05):

@@ -57,10 +57,11 @@ class TrainingDiverged(RuntimeError):
         training diverged at step 5: the loss is nan (learning rate 1e+300: try a smaller one)
     """
 
-    def __init__(self, step, what, value, lr=None):
+    def __init__(self, step, what, value, lr=None, kept=None):
         hint = "" if lr is None else f" (learning rate {lr:g}: try a smaller one)"
-        super().__init__(f"training diverged at step {step}: {what} {value}{hint}")
-        self.step, self.what, self.value = step, what, value
+        kept = "" if kept is None else f"; nothing saved: {kept}"
+        super().__init__(f"training diverged at step {step}: {what} {value}{hint}{kept}")
+        self.step, self.what, self.value, self.lr = step, what, value, lr
 
 
 class TornStateError(RuntimeError):
@@ -286,9 +287,9 @@ class TBPTTTrainer:
             where = f" in the middle of step {self.step + 1}" if self._mid_step else ""
             self.log(f"aborted{where}: nothing saved; {self._last_checkpoint()}")
             raise
-        except TrainingDiverged as error:
-            self.log(f"{error}; nothing saved; {self._last_checkpoint()}")
-            raise
+        except TrainingDiverged as error:          # say which checkpoint is still good
+            raise TrainingDiverged(error.step, error.what, error.value, error.lr,
+                                   kept=self._last_checkpoint()) from None
         finally:
             self._restore_sigint_handler(previous_handler)
             if bar is not None:

@@ -1,6 +1,7 @@
 """Saving keeps what the user set up (issue 13): symlinks, permission bits, no stale temporary
 files, and a refusal before writing for anything that would not come back exactly."""
 import os
+import signal
 import subprocess
 import sys
 
@@ -187,3 +188,41 @@ def test_atomic_write_writes_bytes_text_and_callables(tmp_path):
     with pytest.raises(OSError, match="No space left"):
         atomic_write(path, broken)
     assert path.read_bytes() == b"\x00" and os.listdir(path.parent) == ["f.txt"]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"),
+                    reason="RLIMIT_FSIZE is POSIX")
+def test_a_full_disk_leaves_the_old_checkpoint_and_no_temporary_file(tmp_path):
+    """RLIMIT_FSIZE makes every write past 100 kB fail (EFBIG), as a full disk would."""
+    path = tmp_path / "ckpt.npz"
+    mt.save({"step": 1}, path)
+    script = (
+        "import resource, signal, sys, numpy as np, microtensor as mt\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))\n"
+        "try:\n"
+        "    mt.save({'step': 2, 'w': np.zeros(100_000)}, sys.argv[1])\n"
+        "except OSError as error:\n"
+        "    print('refused', error.errno)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                            text=True, env=dict(os.environ, PYTHONPATH=root), timeout=120)
+    assert result.stdout.startswith("refused "), result.stderr
+    assert mt.load(path) == {"step": 1} and os.listdir(tmp_path) == ["ckpt.npz"]
+
+
+def test_two_processes_saving_to_one_path_never_break_each_other(tmp_path):
+    """Each save's clean-up leaves the other writer's temporary file alone (its writer lives)."""
+    path = tmp_path / "ckpt.npz"
+    script = ("import sys, numpy as np, microtensor as mt\n"
+              "for k in range(30):\n"
+              "    mt.save({'who': sys.argv[2], 'k': k, 'w': np.full(50_000, k)}, sys.argv[1])\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root, OPENBLAS_NUM_THREADS="1")
+    writers = [subprocess.Popen([sys.executable, "-c", script, str(path), who], env=env,
+                                stderr=subprocess.PIPE, text=True) for who in ("a", "b")]
+    errors = [w.communicate(timeout=300)[1] for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], errors
+    last = mt.load(path)
+    assert last["who"] in ("a", "b") and last["k"] == 29 and np.all(last["w"] == 29)
+    assert os.listdir(tmp_path) == ["ckpt.npz"]

@@ -154,7 +154,12 @@ def atomic_write(path, data, make_dirs=False):
     # even between creating the file and learning its name, is cleaned up by name below.
     tmp = os.path.join(folder, f"{_prefix(name, os.getpid())}{secrets.token_hex(4)}{_SUFFIX}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                         0o600)
+        except FileExistsError:         # 32 random bits and our pid taken: not ours to remove
+            tmp = None
+            raise
         with os.fdopen(fd, "wb") as f:
             if callable(data):
                 data(f)
@@ -164,13 +169,12 @@ def atomic_write(path, data, make_dirs=False):
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, target)
-    except FileExistsError:             # 32 random bits and our pid: not ours to remove
-        raise
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         raise
     _fsync_folder(folder)
     _remove_stale(target)

@@ -96,6 +96,17 @@ def _fraction(text):
     return value
 
 
+class _DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to a help text once: not where the text already names its default,
+    nor for an empty default (None, "") or a flag (an option that is simply off)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, "") or action.nargs == 0:
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser():
     """The argument parser of ``python -m rnn`` (sub-commands train and sample)."""
     parser = argparse.ArgumentParser(
@@ -113,7 +124,7 @@ def build_parser():
                     "--seq characters, the hidden state carried from chunk to chunk. Ctrl-C "
                     "stops after the current step and saves a checkpoint; --resume continues it "
                     "exactly.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_DefaultsOnce)
     train.add_argument("--text", help="text file to learn (default: Python's language "
                        "reference from the standard library's pydoc_data, offline)")
     train.add_argument("--encoding", type=_encoding, default=None,
@@ -158,7 +169,7 @@ def build_parser():
         "sample", help="generate text from a checkpoint",
         description="Generate text from a checkpoint written by `python -m rnn train` or "
                     "`python -m viz demo`.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_DefaultsOnce)
     sample.add_argument("checkpoint", help="checkpoint file (.npz)")
     sample.add_argument("--prefix", default="", help="text to continue")
     sample.add_argument("-n", type=_non_negative_int, default=500, help="characters to generate")

@@ -331,7 +331,7 @@ class TBPTTTrainer:
         if not self.progress:
             return None
         try:
-            from tqdm import tqdm
+            from tqdm.auto import tqdm      # a widget in a notebook, text in a terminal
         except ImportError:
             return None
         return tqdm(total=None if steps == math.inf else steps, initial=self.step, unit="step",

@@ -1,5 +1,6 @@
 """The command line: python -m rnn train | sample, its help and its errors (the demo: test_viz_demo)."""
 import os
+import re
 import subprocess
 import sys
 
@@ -119,3 +120,14 @@ def test_batch_too_large_for_the_text(tmp_path, capsys):
     err = error_of(["train", "--text", str(small), "--batch", "32", "--valid-fraction", "0"],
                    capsys)
     assert "too short for --batch 32" in err
+
+
+@pytest.mark.parametrize("command", ["train", "sample"])
+def test_help_names_each_default_once(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())        # argparse wraps lines
+    assert "(default: None)" not in text and "(default: False)" not in text and "(default: )" not in text
+    for option in re.split(r" (?=--?[a-z])", text)[1:]:
+        assert option.count("default") <= 1, option
+    assert "(default: 256)" in text or command == "sample"   # a plain default is still shown

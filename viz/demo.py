@@ -9,11 +9,11 @@ Example:
     >>> type(model).__name__, loss.shape, loss.grad is not None
     ('GRU', (), True)
 """
-import numpy as np
-
 import microtensor as mt
+import rnn
+from rnn.conventions import CELL_KINDS, positive_int
 
-CELLS = ("rnn", "lstm", "gru")
+CELLS = tuple(CELL_KINDS)          # "lstm", "gru", "rnn", "rnn_relu": rnn's one table of cell kinds
 LOSSES = ("last", "all")
 
 
@@ -23,7 +23,8 @@ def unrolled(cell="lstm", steps=4, hidden=3, layers=1, input_size=2, batch=1, bi
     """Build ``rnn.RNN/LSTM/GRU``, run it over ``steps`` random inputs, make a loss, backpropagate.
 
     Args:
-        cell: ``"rnn"``, ``"lstm"`` or ``"gru"``.
+        cell: a name of :data:`rnn.conventions.CELL_KINDS` (``"lstm"``, ``"gru"``, ``"rnn"``,
+            ``"rnn_relu"``).
         steps, hidden, layers, input_size, batch: sizes (T, H, num_layers, I, B).
         bidirectional: two directions per layer.
         loss: ``"last"`` (a fixed random projection of the last output: gradients have to travel
@@ -45,18 +46,18 @@ def unrolled(cell="lstm", steps=4, hidden=3, layers=1, input_size=2, batch=1, bi
         >>> lstm.weight_hh_l0.shape
         (8, 2)
     """
-    import rnn
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {CELLS}, not {cell!r}")
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, not {loss!r}")
     for label, value in (("steps", steps), ("hidden", hidden), ("layers", layers),
                          ("input_size", input_size), ("batch", batch)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{label} must be a positive integer, got {value!r}")
+        positive_int(value, label)
     mt.manual_seed(seed)
-    model_class = {"rnn": rnn.RNN, "lstm": rnn.LSTM, "gru": rnn.GRU}[cell]
-    model = model_class(input_size, hidden, num_layers=layers, bidirectional=bidirectional)
+    kind = CELL_KINDS[cell]
+    options = {"nonlinearity": kind.nonlinearity} if kind.nonlinearity else {}
+    model = getattr(rnn, kind.layer)(input_size, hidden, num_layers=layers,
+                                     bidirectional=bidirectional, **options)
     if dtype == "float64":
         model = model.double()
     elif dtype != "float32":

@@ -29,9 +29,9 @@ import graphviz
 
 from .layout import gathered_outputs, shared_inputs, slots
 from .shares import share
-from .style import (cluster_attrs, cluster_name, const_text, grad_text, header_attrs, natural_key,
-                    node_fill, node_label, node_tooltip, reached, share_node_attrs, stats_text)
-from .trace import magnitude, shape_text
+from .style import (cluster_attrs, cluster_name, const_text, detail_lines, header_attrs, natural_key,
+                    node_fill, node_label, node_tooltip, share_node_attrs)
+from .trace import magnitude
 
 
 def _node_attrs(n, tr, scale, show, revealed, roots):
@@ -126,13 +126,7 @@ def _multi_output_attrs(tr, first, outputs, scale, show, revealed):
     cells = []
     for n in outputs:
         fill, fontc = node_fill(n, scale, revealed)
-        lines = [n.name or f"output {n.record.output_index}"]
-        if "shape" in show:
-            lines.append(shape_text(n.shape))
-        if "value" in show:
-            lines.append(f"val {stats_text(n.value_stats)}")
-        if "grad" in show:
-            lines.append(grad_text(n) if reached(n, revealed) else "∇ not reached yet")
+        lines = [n.name or f"output {n.record.output_index}"] + detail_lines(n, show, revealed)
         body = "<BR/>".join(html.escape(line) for line in lines)
         cells.append(f'<TD PORT="o{n.record.output_index}" BGCOLOR="{fill}" STYLE="ROUNDED">'
                      f'<FONT COLOR="{fontc}">{body}</FONT></TD>')

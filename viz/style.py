@@ -156,13 +156,30 @@ def node_label(node, show, constants="", revealed=None):
         lines.append(f"detached {node.name}" if node.name else "detached")
     else:
         lines.append(node.name or ("parameter" if node.kind == "param" else "input"))
+    lines.extend(detail_lines(node, show, revealed))
+    return "\\n".join(dot_text(line) for line in lines)
+
+
+def detail_lines(node, show, revealed=None):
+    """The label lines under a node's head, as ``show`` asks: shape, value stats, gradient (or
+    "not reached yet" for a node the gradient has not reached in an animation frame).
+
+    Example:
+        >>> import microtensor as mt
+        >>> from viz.trace import trace
+        >>> w = mt.tensor([3.0, 4.0], requires_grad=True, name="w")
+        >>> (w * 2.0).sum().backward(keep_grads=True)
+        >>> detail_lines(trace(w).by_id[0], ("shape", "grad"))
+        ['2', '∇ 2.8e+0']
+    """
+    lines = []
     if "shape" in show:
         lines.append(shape_text(node.shape))
     if "value" in show:
         lines.append(f"val {stats_text(node.value_stats)}")
     if "grad" in show:
         lines.append(grad_text(node) if reached(node, revealed) else "∇ not reached yet")
-    return "\\n".join(dot_text(line) for line in lines)
+    return lines
 
 
 def const_text(node, tr):

@@ -29,8 +29,8 @@ import graphviz
 
 from .layout import gathered_outputs, shared_inputs, slots
 from .shares import share
-from .style import (cluster_attrs, cluster_name, const_text, detail_lines, header_attrs, natural_key,
-                    node_fill, node_label, node_tooltip, share_node_attrs)
+from .style import (KIND_ATTRS, cluster_attrs, cluster_name, const_text, detail_lines, header_attrs,
+                    mark_kind, natural_key, node_fill, node_label, node_tooltip, share_node_attrs)
 from .trace import magnitude
 
 
@@ -39,17 +39,7 @@ def _node_attrs(n, tr, scale, show, revealed, roots):
     attrs = {"label": node_label(n, show, const_text(n, tr), revealed), "fillcolor": fill,
              "fontcolor": fontc,
              "tooltip": node_tooltip(n, tr.norm), "id": f"n{n.id}"}
-    if n.id in roots:
-        attrs.update(shape="doubleoctagon" if n.record.tensor.size == 1 else "box",
-                     style="filled,bold", penwidth="2")
-    elif n.kind == "op":
-        attrs.update(shape="box", style="rounded,filled")
-    elif n.kind == "param":
-        attrs.update(shape="box", style="filled,bold", penwidth="2")
-    elif n.kind == "detached":
-        attrs.update(shape="box", style="filled,dashed")
-    else:
-        attrs.update(shape="note", style="filled")
+    attrs.update(KIND_ATTRS[mark_kind(n, roots)])
     if n.status == "zero":
         attrs["color"] = "#888888"
     return attrs

@@ -20,6 +20,33 @@ from .trace import magnitude, short, shape_text
 FONT = "Helvetica"
 UNREACHED_FILL = "#f7f7f7"    # animation: gradient not there yet
 UNREACHED_FONT = "#c0c0c0"
+# The marks of the ops view, as Graphviz attributes per kind of node (see mark_kind); the
+# explorer page draws its nodes with the same table.
+KIND_ATTRS = {
+    "op": {"shape": "box", "style": "rounded,filled"},
+    "root": {"shape": "doubleoctagon", "style": "filled,bold", "penwidth": "2"},
+    "root_tensor": {"shape": "box", "style": "filled,bold", "penwidth": "2"},
+    "param": {"shape": "box", "style": "filled,bold", "penwidth": "2"},
+    "detached": {"shape": "box", "style": "filled,dashed"},
+    "input": {"shape": "note", "style": "filled"},
+}
+
+
+def mark_kind(node, roots):
+    """The :data:`KIND_ATTRS` key of a traced node: a scalar root (the loss) is an octagon, a
+    tensor root a bold box, an op, parameter or detached leaf its own mark, any other leaf a note.
+
+    Example:
+        >>> import microtensor as mt
+        >>> from viz.trace import trace
+        >>> w = mt.tensor([3.0, 4.0], requires_grad=True, name="w")
+        >>> tr = trace((w * 2.0).sum())
+        >>> [mark_kind(n, tr.roots) for n in tr.nodes]
+        ['param', 'op', 'root']
+    """
+    if node.id in roots:
+        return "root" if node.record.tensor.size == 1 else "root_tensor"
+    return node.kind if node.kind in ("op", "param", "detached") else "input"
 
 
 def dot_text(text):
@@ -384,11 +411,7 @@ def kept_node_attrs(n, scale, tr, show, revealed):
     fill, fontc = node_fill(n, scale, revealed)
     attrs = {"label": node_label(n, show, const_text(n, tr), revealed), "fillcolor": fill, "fontcolor": fontc,
              "tooltip": node_tooltip(n, tr.norm), "id": f"n{n.id}"}
-    if n.id in tr.roots:
-        attrs.update(shape="doubleoctagon" if n.record.tensor.size == 1 else "box",
-                     style="filled,bold", penwidth="2")
-    else:
-        attrs.update(shape="box", style="filled,dashed")
+    attrs.update(KIND_ATTRS[mark_kind(n, tr.roots)])
     return attrs
 
 

@@ -140,6 +140,57 @@ def _units_and_edges(tr, unit_of):
     return list(edges)
 
 
+def contracted_edges(tr, unit_of, step_of, live):
+    """Unit -> unit edges with every node without a unit contracted, thinned to the real data flow.
+
+    ``unit_of(node)`` is the drawn unit or None (see :func:`_units_and_edges`); ``step_of(unit)``
+    its ``(family, t)`` when it stands in a time step, else None; ``live(unit)`` whether that
+    step unit's gradient is nonzero. Between layers the outputs are stacked over time and sliced
+    again, which structurally links every step of layer k to every step of layer k+1: where step
+    t -> step t links exist between two families only those are kept (otherwise, e.g. attention,
+    all). Many steps of one family feeding one unit through contracted ops (the stack of all
+    outputs before a loss on the last step) would draw T converging edges: only the edge from the
+    family's last step with a gradient is kept, labelled with how many it stands for. Returns
+    ``[(src, dst, label or None)]`` in first-seen order.
+
+    Example:
+        >>> import microtensor as mt
+        >>> from viz.trace import trace
+        >>> h = mt.tensor([[0.5]], requires_grad=True)
+        >>> outs = []
+        >>> for t in range(5):
+        ...     with mt.scope(f"rnn/l0/t{t}"):
+        ...         h = h.tanh(); h.name = "h"
+        ...     outs.append(h)
+        >>> loss = mt.stack(outs).sum()
+        >>> loss.backward(keep_grads=True)
+        >>> tr = trace(loss)
+        >>> shown = {n.id for n in tr.nodes if n.name == "h"} | set(tr.roots)
+        >>> edges = contracted_edges(tr, lambda n: n.id if n.id in shown else None,
+        ...                          lambda i: tr.by_id[i].step, lambda i: True)
+        >>> [label for _, dst, label in edges if dst in tr.roots]
+        ['+ 4 other steps']
+    """
+    edges = _units_and_edges(tr, unit_of)
+    key = {u: step_of(u) for pair in edges for u in pair}
+    diagonal = {(key[a][0], key[b][0]) for a, b in edges
+                if key[a] and key[b] and key[a][0] != key[b][0] and key[a][1] == key[b][1]}
+    edges = [(a, b) for a, b in edges
+             if not (key[a] and key[b] and (key[a][0], key[b][0]) in diagonal and key[a][1] != key[b][1])]
+    fan_in = {}
+    for a, b in edges:
+        if key[a] and not (key[b] and key[b][0] == key[a][0]):
+            fan_in.setdefault((b, key[a][0]), []).append(a)
+    labels, dropped = {}, set()
+    for (b, family), sources in fan_in.items():
+        if len(sources) > 3:
+            final = max([u for u in sources if live(u)] or sources,
+                        key=lambda u: key[u][1])      # the step nearest the node it feeds
+            labels[(final, b)] = f"+ {len(sources) - 1} other steps"
+            dropped |= {(u, b) for u in sources if u != final}
+    return [(a, b, labels.get((a, b))) for a, b in edges if (a, b) not in dropped]
+
+
 def draw_cells(tr, g, scale, show, revealed, hidden, leaves=True):
     """One box per cell and time step, coloured by its hidden state's gradient; one column per step.
 
@@ -221,35 +272,13 @@ def draw_cells(tr, g, scale, show, revealed, hidden, leaves=True):
     for n in tr.nodes:
         if n.id in keep:
             g.node(f"n{n.id}", **kept_node_attrs(n, scale, tr, show, revealed))
-    edges = _units_and_edges(tr, unit_of)
-    # Between layers the outputs are stacked over time and sliced again, which structurally links
-    # every step of layer k to every step of layer k+1. Where step t -> step t links exist between
-    # two families, draw only those (the real data flow); otherwise (e.g. attention) draw all.
-    diagonal = {(a[1], b[1]) for a, b in edges
-                if a[0] == "cell" and b[0] == "cell" and a[1] != b[1] and a[2] == b[2]}
-    edges = [(a, b) for a, b in edges
-             if not (a[0] == "cell" and b[0] == "cell" and (a[1], b[1]) in diagonal and a[2] != b[2])]
-    # Many cells feeding one node through contracted ops (the stack of all outputs before a loss
-    # on the last step) would draw T converging edges that make dot crawl: keep the edge from the
-    # family's last step that got a gradient (masked padding steps get none) and say how many
-    # edges it stands for.
-    fan_in = {}
-    for a, b in edges:
-        if a[0] == "cell" and not (b[0] == "cell" and b[1] == a[1]):
-            fan_in.setdefault((b, a[1]), []).append(a)
-    labels = {}
-    for (b, family), sources in fan_in.items():
-        if len(sources) > 3:
-            live = [u for u in sources if states[(u[1], u[2])].status != "zero"] or sources
-            final = max(live, key=lambda u: u[2])      # the step nearest the node it feeds
-            labels[(final, b)] = f"+ {len(sources) - 1} other steps"
-            dropped = {(u, b) for u in sources if u != final}
-            edges = [e for e in edges if e not in dropped]
+    edges = contracted_edges(tr, unit_of, lambda u: (u[1], u[2]) if u[0] == "cell" else None,
+                             lambda u: states[(u[1], u[2])].status != "zero")
     above = {family: i for i, family in enumerate(families)}     # smaller = higher up
-    for a, b in edges:
+    for a, b, label in edges:
         attrs = {}
-        if (a, b) in labels:
-            attrs.update(label=labels[(a, b)], fontsize="8")
+        if label:
+            attrs.update(label=label, fontsize="8")
         if a[0] == "cell" and b[0] == "cell" and a[1] == b[1] and a[2] > b[2]:
             # A reverse-direction recurrence t+1 -> t, drawn t -> t+1 with the arrow reversed:
             # it ranks like a forward edge and the row keeps its time order.

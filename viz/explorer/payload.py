@@ -30,14 +30,13 @@ import warnings
 import numpy as np
 
 import microtensor as mt
-from rnn.conventions import REVERSE
 
 from ..colors import ColorScale
 from ..layout import rows as layout_rows, slots
-from ..style import (UNREACHED_FILL, UNREACHED_FONT, const_text, family_label, grad_text, legend_label,
-                     node_fill, node_label, stats_text)
+from ..style import (KIND_ATTRS, UNREACHED_FILL, UNREACHED_FONT, const_text, family_label, grad_text,
+                     legend_label, mark_kind, node_fill, node_label, stats_text)
 from ..trace import NoGradientWarning, short, shape_text
-from ..views import hidden_states
+from ..views import contracted_edges, hidden_states
 
 # Position of each field in a node list.
 NODE_FIELDS = ("id", "kind", "label", "grad", "colors", "status", "name", "op", "scope", "cell",
@@ -47,16 +46,6 @@ TABLE_FIELDS = ("kind", "colors", "status", "name", "op", "scope", "cell", "shap
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 HEAT_CELLS = 16        # a heat map has at most this many rows and columns (block means beyond)
 OPEN_AT_OPS = 400      # graphs with more nodes open at the cells level (every step collapsed)
-
-# The ops view's marks (viz.views.draw_ops), as Graphviz attributes per kind.
-KIND_ATTRS = {
-    "op": {"shape": "box", "style": "rounded,filled"},
-    "root": {"shape": "doubleoctagon", "style": "filled,bold", "penwidth": "2"},
-    "root_tensor": {"shape": "box", "style": "filled,bold", "penwidth": "2"},
-    "param": {"shape": "box", "style": "filled,bold", "penwidth": "2"},
-    "detached": {"shape": "box", "style": "filled,dashed"},
-    "input": {"shape": "note", "style": "filled"},
-}
 
 
 def heat_map(array, cells=HEAT_CELLS):
@@ -116,52 +105,6 @@ def _table():
     return intern, items
 
 
-def _contracted_edges(tr, shown):
-    """Edges between ``shown`` nodes with every other node contracted (its edges pass through).
-
-    The nodes outside the steps that many steps share or feed (a stacked output sliced again by
-    the next layer) would link every step to every step once contracted: between two rows that
-    also have same-step links, only those are kept (the real data flow), and many steps of one
-    row feeding one node (the loss on the last output) keep the edge from the row's last step
-    that got a gradient, labelled with how many it stands for. Iterative, one pass in creation
-    order. Returns ``[(src, dst, label or None)]``.
-    """
-    sources, edges = {}, {}
-    for n in tr.nodes:
-        feeders = set()
-        for i in n.inputs:
-            if tr.by_id[i].kind == "const":
-                continue
-            feeders |= {i} if i in shown else sources.get(i, set())
-        if n.id in shown:
-            for f in sorted(feeders):
-                edges.setdefault((f, n.id), f in n.inputs)   # value: a direct edge
-        else:
-            sources[n.id] = feeders
-    step = {n.id: n.step for n in tr.nodes}
-    direct = {pair for pair, is_direct in edges.items() if is_direct}
-    same_t = {(step[a].family, step[b].family) for a, b in edges
-              if step[a] and step[b] and step[a].family != step[b].family and step[a].t == step[b].t}
-    kept = [(a, b) for a, b in edges if (a, b) in direct or not (
-        step[a] and step[b] and (step[a].family, step[b].family) in same_t and step[a].t != step[b].t)]
-    fan_in = {}
-    for a, b in kept:
-        if step[a] and not step[b] and (a, b) not in direct:
-            fan_in.setdefault((b, step[a].family), []).append(a)
-    result, dropped = [], set()
-    labels = {}
-    for (b, family), feeders in fan_in.items():
-        if len(feeders) > 3:
-            live = [a for a in feeders if tr.by_id[a].status != "zero"] or feeders
-            final = (min if family.split("/")[-1] == REVERSE else max)(live, key=lambda a: step[a].t)
-            labels[(final, b)] = f"+ {len(feeders) - 1} other steps"
-            dropped |= {(a, b) for a in feeders if a != final}
-    for a, b in kept:
-        if (a, b) not in dropped:
-            result.append((a, b, labels.get((a, b))))
-    return result
-
-
 LEVELS = ("auto", "cells", "ops")
 
 
@@ -184,7 +127,7 @@ def payload(tr, title=None, hidden="h", level="auto"):
     intern = {field: table[0] for field, table in tables.items()}
     nodes = []
     for n in tr.nodes:
-        kind = "root_tensor" if n.kind == "root" and n.record.tensor.size != 1 else n.kind
+        kind = mark_kind(n, tr.roots)
         has_grad = n.status != "nograd"
         grad = n.tensor.grad if has_grad else None
         inputs = [n.id - i for i in n.inputs if tr.by_id[i].kind != "const"]
@@ -209,7 +152,9 @@ def payload(tr, title=None, hidden="h", level="auto"):
     ids = {n.id for n in tr.nodes}
     outside = {n.id for n in tr.nodes if n.step is None}
     roots_and_cuts = set(tr.roots) | {n.id for n in tr.nodes if n.kind == "detached"}
-    contracted = _contracted_edges(tr, (ids - outside) | roots_and_cuts)
+    shown = (ids - outside) | roots_and_cuts
+    contracted = contracted_edges(tr, lambda n: n.id if n.id in shown else None,
+                                  lambda i: tr.by_id[i].step, lambda i: tr.by_id[i].status != "zero")
     return {
         "title": title,
         "norm": tr.norm,

@@ -75,6 +75,33 @@ def _log_softmax_rows(z):
     return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
 
 
+def _plain_rows(logits, target, ignore_index):
+    """Whether this is the common call: (N, C) float logits, N >= 1 in-range class indices (N,),
+    none of them ``ignore_index``, so :func:`_plain_mean_forward` applies."""
+    if logits.ndim != 2 or target.ndim != 1 or logits.dtype.kind != "f" \
+            or target.dtype.kind not in "iu" or not 0 < target.shape[0] == logits.shape[0]:
+        return False
+    if target.min() < 0 or target.max() >= logits.shape[1]:
+        return False                       # (the general path names the bad target)
+    return not (0 <= ignore_index < logits.shape[1] and (target == ignore_index).any())
+
+
+def _plain_mean_forward(ctx, logits, target):
+    """Mean cross-entropy of (N, C) logits, the general path's arithmetic with w = 1 and e = 0,
+    in the fewest passes: per row log(sum(exp(z - max))) - (z - max)[target], the same numbers
+    as log-softmax's (stable for any logits); exp(z - max) and its row sums are kept, so the
+    backward's softmax is one division."""
+    rows = np.arange(logits.shape[0])
+    shifted = logits - logits.max(axis=1, keepdims=True)                # (N, C)
+    picked = shifted[rows, target]                                       # (N,) before the exp
+    np.exp(shifted, out=shifted)
+    totals = shifted.sum(axis=1)                                         # (N,)
+    divisor = np.asarray(logits.shape[0], dtype=logits.dtype)
+    ctx.save_for_backward(shifted, totals, target)
+    ctx.divisor, ctx.plain = divisor, True
+    return np.asarray(np.sum(np.log(totals) - picked) / divisor, dtype=logits.dtype)
+
+
 class CrossEntropy(Function):
     """Cross-entropy between logits ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)`` and class indices.
 
@@ -98,6 +125,9 @@ class CrossEntropy(Function):
     def forward(ctx, logits, target, weight=None, ignore_index=-100, reduction="mean",
                 label_smoothing=0.0):
         op = "cross_entropy"
+        if weight is None and not label_smoothing and reduction == "mean" \
+                and _plain_rows(logits, target, ignore_index):
+            return _plain_mean_forward(ctx, logits, target)
         _check_reduction(reduction, op)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -107,15 +137,6 @@ class CrossEntropy(Function):
         z, restore = _class_last(logits, op)
         num_classes = z.shape[1]
         keep, safe = _gather_targets(target, ignore_index, num_classes, op)
-        if weight is None and not label_smoothing and reduction == "mean" and keep.all():
-            # The common case (plain mean over all rows) without the weight machinery: the
-            # same arithmetic as below with w = 1, e = 0, in a third of the NumPy calls.
-            logp = _log_softmax_rows(z)                              # (M, C)
-            divisor = np.asarray(z.shape[0], dtype=logits.dtype)
-            ctx.save_for_backward(logp, safe)
-            ctx.restore, ctx.divisor, ctx.plain = restore, divisor, True
-            return np.asarray(-np.sum(logp[np.arange(z.shape[0]), safe]) / divisor,
-                              dtype=logits.dtype)
         ctx.plain = False
         if weight is None:
             w = np.ones(num_classes, dtype=logits.dtype)
@@ -148,11 +169,11 @@ class CrossEntropy(Function):
     @staticmethod
     def backward(ctx, grad):
         if ctx.plain:
-            logp, safe = ctx.saved_tensors
-            dz = np.exp(logp)                                         # softmax
-            dz[np.arange(dz.shape[0]), safe] -= 1
+            exp_shifted, totals, target = ctx.saved_tensors
+            dz = np.divide(exp_shifted, totals[:, None])              # softmax (N, C)
+            dz[np.arange(dz.shape[0]), target] -= 1
             dz *= grad / ctx.divisor
-            return ctx.restore(dz), None
+            return dz, None
         logp, w, w_target, keep, safe = ctx.saved_tensors
         p = np.exp(logp)
         rows = np.arange(p.shape[0])

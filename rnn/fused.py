@@ -84,10 +84,11 @@ def _weight_grads(ctx, x, h_prev, d_gi, d_gh, n_bias):
 
 def _masked_outputs(hs, mask, reverse):
     """The (T, B, H) outputs in time order from the states ``hs`` (T + 1, B, H) in processing
-    order, zero where ``mask`` is False: a new array (never a view of the saved ``hs``, which a
-    caller's in-place change to the output would otherwise corrupt for backward)."""
+    order, zero where ``mask`` is False. Unmasked, a view of ``hs`` (no copy, as the NumPy
+    reference); the op saves it with ``hs``, so an in-place change of the output (which would
+    change ``hs``) makes backward refuse, naming the op, instead of using changed states."""
     outputs = hs[:0:-1] if reverse else hs[1:]
-    return outputs * mask if mask is not None else outputs.copy()
+    return outputs * mask if mask is not None else outputs
 
 
 def _masks_in_processing_order(mask, reverse, dtype):
@@ -184,12 +185,12 @@ class LSTMSequence(mt.Function):
         out = _masked_outputs(hs, mask, reverse)             # (T, B, H), zero past each length
         ctx.w_ih, ctx.w_hh = w_ih, w_hh
         ctx.n_bias, ctx.mask, ctx.reverse = len(biases), mask, reverse
-        ctx.save_for_backward(x, acts_time, hs, cs, tanh_cs)
+        ctx.save_for_backward(x, acts_time, hs, cs, tanh_cs, out)
         return out, hs[T].copy(), cs[T].copy()
 
     @staticmethod
     def backward(ctx, d_output, d_h_n, d_c_n):
-        x, acts_time, hs, cs, tanh_cs = ctx.saved_tensors
+        x, acts_time, hs, cs, tanh_cs, _ = ctx.saved_tensors
         mask, reverse = ctx.mask, ctx.reverse
         T, B, _ = x.shape
         H = hs.shape[2]
@@ -290,12 +291,13 @@ class GRUSequence(mt.Function):
                 np.copyto(hs[s + 1], hs[s], where=carry[s])
         ctx.w_ih, ctx.w_hh = w_ih, w_hh
         ctx.n_bias, ctx.mask, ctx.reverse = len(biases), mask, reverse
-        ctx.save_for_backward(x, hs, gh_all, rz, n_all)
-        return _masked_outputs(hs, mask, reverse), hs[T].copy()
+        out = _masked_outputs(hs, mask, reverse)
+        ctx.save_for_backward(x, hs, gh_all, rz, n_all, out)
+        return out, hs[T].copy()
 
     @staticmethod
     def backward(ctx, d_output, d_h_n):
-        x, hs, gh_all, rz, n_all = ctx.saved_tensors
+        x, hs, gh_all, rz, n_all, _ = ctx.saved_tensors
         mask, reverse = ctx.mask, ctx.reverse
         T, B, _ = x.shape
         H = hs.shape[2]
@@ -373,12 +375,13 @@ class RNNSequence(mt.Function):
                 np.copyto(hs[s + 1], hs[s], where=carry[s])
         ctx.w_ih, ctx.w_hh = w_ih, w_hh
         ctx.n_bias, ctx.mask, ctx.reverse, ctx.relu = len(biases), mask, reverse, relu
-        ctx.save_for_backward(x, hs)
-        return _masked_outputs(hs, mask, reverse), hs[T].copy()
+        out = _masked_outputs(hs, mask, reverse)
+        ctx.save_for_backward(x, hs, out)
+        return out, hs[T].copy()
 
     @staticmethod
     def backward(ctx, d_output, d_h_n):
-        x, hs = ctx.saved_tensors
+        x, hs, _ = ctx.saved_tensors
         mask, reverse = ctx.mask, ctx.reverse
         T = x.shape[0]
         dtype = hs.dtype

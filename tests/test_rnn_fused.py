@@ -158,3 +158,26 @@ def test_fused_sequence_argument_errors():
         lstm_sequence(x, (h0, c0), w_ih, w_hh, mask=np.ones((4, 2), dtype=bool))
     with pytest.raises(ValueError, match="nonlinearity"):
         rnn_sequence(x, h0, w_ih, w_hh, nonlinearity="gelu")
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_output_is_the_kept_states_and_an_in_place_change_is_refused(kind, reverse):
+    """The fused output is a view of the states backward reads (no copy, like the NumPy
+    reference); changing it in place must make backward refuse, not use the changed states."""
+    rng = np.random.default_rng(1)
+    T, B, I, H = 4, 2, 3, 2
+    G = {"RNN": 1, "LSTM": 4, "GRU": 3}[kind]
+    x = mt.tensor(rng.standard_normal((T, B, I)), requires_grad=True)
+    h0 = mt.tensor(rng.standard_normal((B, H)))
+    weights = [mt.tensor(rng.standard_normal((G * H, n)), requires_grad=True) for n in (I, H)]
+    run = {"RNN": rnn_sequence, "LSTM": lstm_sequence, "GRU": gru_sequence}[kind]
+    state = (h0, mt.tensor(rng.standard_normal((B, H)))) if kind == "LSTM" else h0
+    out, _ = run(x, state, *weights, reverse=reverse)
+    before = out.data.copy()
+    loss = out.sum()                       # (sum keeps no input: only the fused op can see it)
+    with mt.no_grad():
+        out.mul_(2.0)
+    np.testing.assert_array_equal(out.data, 2 * before)
+    with pytest.raises(RuntimeError, match=r"lstm_fused|gru_fused|rnn_fused"):
+        loss.backward()

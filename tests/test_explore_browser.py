@@ -17,7 +17,7 @@ from viz import explore
 from viz.demo import unrolled
 from viz.explorer.browser import chromium, executables, open_page
 from viz.style import stats_text
-from viz.trace import magnitude, short
+from viz.trace import magnitude, short, trace
 
 pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[dev])")
 if not all(executables()):
@@ -78,8 +78,10 @@ def test_expanding_a_step_shows_its_ops_and_collapsing_restores(browser, lstm_pa
     assert sorted(map(str, call(browser, "collapse(arguments[0])", "lstm/l0/t3"))) == sorted(map(str, closed))
     # A layer expands all its steps (both directions under "lstm/l1").
     assert len(call(browser, "expand(arguments[0])", "lstm/l1")) > len(opened)
-    call(browser, "collapse(arguments[0])", "lstm")
-    with pytest.raises(Exception, match="no time step in scope 'gru/l0'"):
+    # The whole model closes to one box.
+    loss_id = mt.graph.walk(lstm_page[1])[-1].id
+    assert sorted(map(str, call(browser, "collapse(arguments[0])", "lstm"))) == sorted([str(loss_id), "lstm"])
+    with pytest.raises(Exception, match="no layer, direction or time step in scope 'gru/l0'"):
         call(browser, "expand(arguments[0])", "gru/l0")
 
 
@@ -188,3 +190,58 @@ def test_graph_without_time_steps_opens_at_ops(browser, tmp_path):
     # x, tanh, mul (its constant 3.0 folded into the label, as in the static views) and sum.
     assert sorted(call(browser, "nodes()")) == [r.id for r in mt.graph.walk(loss) if r.op or r.name]
     assert "x" in call(browser, "select(arguments[0])", 0)
+
+
+def test_a_direction_or_a_layer_closes_to_one_box(browser, lstm_page):
+    """collapse("lstm/l0/reverse") draws that row as one box (striped with its steps' ∇h colours,
+    titled with what it stands for), collapse("lstm/l0") both rows of the layer; expand restores."""
+    path, loss, _ = lstm_page
+    open_page(browser, path)
+    closed = call(browser, "nodes()")
+    fills = browser.execute_script(
+        "return Object.fromEntries([...document.querySelectorAll('g.mt-box')].map("
+        "g => [g.getAttribute('data-unit').slice(2), g.querySelector('rect').getAttribute('fill')]))")
+    shown = call(browser, "collapse(arguments[0])", "lstm/l0/reverse")
+    row = [f"lstm/l0/reverse/t{t}" for t in range(6)]
+    expected = [u for u in closed if u not in row] + ["lstm/l0/reverse"]
+    assert sorted(map(str, shown)) == sorted(map(str, expected))
+    band = browser.execute_script(
+        "const g = document.querySelector('[data-unit=\"g:lstm/l0/reverse\"]');"
+        "return [g.querySelector('text').textContent,"
+        "        [...g.querySelectorAll('rect[data-h]')].map(r => r.getAttribute('fill'))]")
+    assert band[0] == "lstm · layer 0 · reverse, 6 steps"
+    assert band[1] == [fills[p] for p in row]           # coloured by the steps it stands for
+    screenshot(browser, "explore_row_closed.png")
+    assert call(browser, "expand(arguments[0])", "lstm/l0/reverse") == closed
+    layer = call(browser, "collapse(arguments[0])", "lstm/l0")
+    assert len(layer) == len(closed) - 12 + 1 and "lstm/l0" in layer
+    title = browser.execute_script(
+        "return document.querySelector('[data-unit=\"g:lstm/l0\"] text').textContent")
+    assert title == "lstm · layer 0, both directions, 6 steps"
+    assert call(browser, "expand(arguments[0])", "lstm/l0") == closed
+    with pytest.raises(Exception, match="no layer, direction or time step in scope 'lstm/l2'"):
+        call(browser, "collapse(arguments[0])", "lstm/l2")
+
+
+def test_closed_rows_are_the_contraction_of_the_real_edges(browser, tmp_path):
+    """With every op drawn, the page's edges are the trace's; with a row closed, each edge with an
+    end in that row ends at its box instead (and the row's own edges disappear)."""
+    loss, model = unrolled("lstm", steps=2, layers=2, bidirectional=True, hidden=2)
+    path = tmp_path / "lstm_ops.html"
+    explore(loss, path, params=model, level="ops")
+    open_page(browser, path)
+    tr = trace(loss, params=model)
+    assert {tuple(e) for e in call(browser, "edges()")} == set(tr.edges)
+    for scope in ("lstm/l0/reverse", "lstm/l1"):
+        call(browser, "collapse(arguments[0])", scope)
+
+        def unit(i, scope=scope):
+            n = tr.by_id[i]
+            inside = n.step and (n.step.family == scope or n.step.family.startswith(scope + "/"))
+            return scope if inside else i
+        expected = {(unit(a), unit(b)) for a, b in tr.edges if unit(a) != unit(b)}
+        assert {tuple(e) for e in call(browser, "edges()")} == expected, scope
+        visible = call(browser, "nodes()")
+        assert scope in visible and len(visible) == len({unit(n.id) for n in tr.nodes})
+        call(browser, "expand(arguments[0])", scope)
+    assert {tuple(e) for e in call(browser, "edges()")} == set(tr.edges)

@@ -71,6 +71,49 @@ def open_page(driver, path, timeout=60):
     return driver.execute_script("return window.microtensorExplorer.loadedAt")
 
 
+def screenshots(folder):
+    """Save the pictures of docs/viz.md's explorer section into ``folder`` (PNG, 1400 × 900).
+
+    ``python -m viz.explorer.browser --screenshots docs/images`` refreshes them after the page
+    changes; look at every one.
+    """
+    import microtensor as mt
+    from ..demo import unrolled
+    from .page import explore
+    os.makedirs(folder, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="explore-shots-")
+    loss, lstm = unrolled("lstm", steps=6, layers=2, bidirectional=True)
+    explore(loss, os.path.join(work, "lstm6.html"), params=lstm, level="cells",
+            title="LSTM 2 layers, bidirectional")
+    gru, gru_model = unrolled("gru", steps=4, layers=1, bidirectional=True, hidden=2)
+    explore(gru, os.path.join(work, "gru.html"), params=gru_model, level="ops", title="GRU, bidirectional")
+    long, long_model = unrolled("lstm", steps=200, layers=2, bidirectional=True)
+    explore(long, os.path.join(work, "lstm200.html"), params=long_model, title="LSTM, 200 steps")
+    with chromium() as driver:
+        def api(js, *args):
+            return driver.execute_script("return window.microtensorExplorer." + js, *args)
+
+        def shot(name):
+            driver.save_screenshot(os.path.join(folder, name))
+        records = mt.graph.walk(loss)
+        open_page(driver, os.path.join(work, "lstm6.html"))
+        api("highlightPath(arguments[0])", next(r.id for r in records if r.tensor is lstm.weight_hh_l0))
+        shot("explore_cells.png")
+        open_page(driver, os.path.join(work, "lstm6.html"))
+        api("expand(arguments[0])", "lstm/l0/t3")
+        api("select(arguments[0])", next(r.id for r in records if r.scope == "lstm/l0/t3" and r.name == "f"))
+        shot("explore_step_open.png")
+        open_page(driver, os.path.join(work, "gru.html"))
+        api("backwardStep(arguments[0])", len(api("backwardOrder()")) // 2)
+        shot("explore_backward.png")
+        open_page(driver, os.path.join(work, "lstm200.html"))
+        api("select(arguments[0])", mt.graph.walk(long)[-1].id)
+        shot("explore_200_steps.png")
+        api("collapse(arguments[0])", "lstm/l0/reverse")
+        shot("explore_row_closed.png")
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv=None):
     """Measure the page of a long unroll: its size in MB and its open times in seconds."""
     parser = argparse.ArgumentParser(
@@ -82,7 +125,12 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
     parser.add_argument("--runs", type=int, default=5, help="page loads to time (default: 5)")
     parser.add_argument("--out", default=None, help="where to write the page (default: a temporary file)")
+    parser.add_argument("--screenshots", metavar="FOLDER", default=None,
+                        help="instead: save the screenshots of docs/viz.md into FOLDER")
     args = parser.parse_args(argv)
+    if args.screenshots:
+        screenshots(args.screenshots)
+        return 0
     from ..demo import unrolled
     from .page import explore
     loss, model = unrolled("lstm", steps=args.steps, layers=args.layers, bidirectional=True,

@@ -72,6 +72,10 @@
 
   // ----- state -----------------------------------------------------------------------------
   const collapsed = new Set(D.open_at_cells ? cells.keys() : []);
+  // Scopes above the steps (a direction's row, a layer, a model) closed to ONE box: rowGroup[r]
+  // is the outermost closed scope holding row r's family, or null.
+  const groups = new Set();
+  let rowGroup = new Array(rows).fill(null);
   let outsideShown = !D.open_at_cells || cells.size === 0;
   let revealed = null;               // null: every gradient (the final state); else a Set of ids
   let selected = null;
@@ -83,10 +87,22 @@
   let pending = [];                  // blocks whose node boxes are read once all are placed
   let extent = { w: 0, h: 0 };
 
+  function under(path, scope) { return path === scope || path.startsWith(scope + "/"); }
+  function regroup() {
+    rowGroup = D.families.map((f) => {
+      let best = null;
+      for (const g of groups) if (under(f, g) && (best === null || g.length < best.length)) best = g;
+      return best;
+    });
+  }
   function unitOf(id) {
     const cell = cellOf.get(id);
     if (cell === undefined) return null;
-    if (cell) return collapsed.has(cell) ? "c:" + cell : "n:" + id;
+    if (cell) {
+      const group = rowGroup[cells.get(cell).row];
+      if (group !== null) return "g:" + group;
+      return collapsed.has(cell) ? "c:" + cell : "n:" + id;
+    }
     return outsideShown || kept.has(id) ? "n:" + id : null;
   }
   function blockOf(id) {             // the Graphviz block a shown node is laid out in
@@ -103,7 +119,6 @@
     attrs.fillcolor = n.colors[0];
     attrs.fontcolor = n.colors[1];
     attrs.id = "n" + n.id;
-    attrs.tooltip = " ";
     if (n.status === "zero") attrs.color = "#888888";
     const body = Object.entries(attrs).map(([k, v]) => k + '="' + (k === "label" ? v : esc(v)) + '"');
     return "n" + n.id + " [" + body.join(", ") + "];";
@@ -221,6 +236,7 @@
     const slot = new Map();            // cell path -> {w, h, layout|null}
     const colW = columns.map(() => BOX_W), rowH = new Array(rows).fill(BOX_H);
     for (const c of cells.values()) {
+      if (rowGroup[c.row] !== null) continue;       // inside a closed row: drawn as its band
       let s = { w: BOX_W, h: BOX_H, layout: null };
       if (!collapsed.has(c.path)) {
         const ids = blockIds.get("cell:" + c.path) || [];
@@ -246,14 +262,16 @@
     placeBlock(layer, legend, MARGIN, MARGIN);
     columns.forEach((t, i) => text(layer, colX[i] + colW[i] / 2, top + 14, "t = " + t,
       { "font-size": 13, fill: "#444" }));
-    // Row titles on both sides of the grid: a long unroll opens at its right end.
+    // Row titles on both sides of the grid (a long unroll opens at its right end); a click on one
+    // closes its row to one box, or opens it again.
     D.rows.forEach((label, r) => {
-      text(layer, MARGIN, rowY[r] + rowH[r] / 2 + 4, label, { "text-anchor": "start", "font-size": 12, fill: "#444" });
-      if (columns.length > 8) {
-        text(layer, gridRight, rowY[r] + rowH[r] / 2 + 4, label, { "text-anchor": "start", "font-size": 12, fill: "#444" });
-      }
+      const attrs = { "text-anchor": "start", "font-size": 12, fill: "#444", class: "mt-rowlabel", "data-row": r };
+      text(layer, MARGIN, rowY[r] + rowH[r] / 2 + 4, label, attrs).appendChild(titleOf(r));
+      if (columns.length > 8) text(layer, gridRight, rowY[r] + rowH[r] / 2 + 4, label, attrs).appendChild(titleOf(r));
     });
+    for (const g of new Set(rowGroup)) if (g !== null) drawBand(layer, g, colX, colW, rowY, rowH);
     for (const c of cells.values()) {
+      if (rowGroup[c.row] !== null) continue;
       const s = slot.get(c.path), ci = columnIndex.get(c.t);
       const cx = colX[ci] + (colW[ci] - s.w) / 2, cy = rowY[c.row] + (rowH[c.row] - s.h) / 2;
       if (s.layout) placeBlock(layer, s.layout, cx, cy);
@@ -267,6 +285,10 @@
     const band = blockIds.get("before") || [];
     if (band.length) placeBlock(layer, layoutBlock("before", band, null), MARGIN + ROW_LABEL, gridBottom + GAP);
     drawEdges(edgeLayer);
+    // An empty frame of the whole drawing, margins included: fitting the view to the window
+    // then keeps a margin round the row titles and the loss instead of cutting them at the edge.
+    viewport.insertBefore(el("rect", { x: 0, y: 0, width: Math.ceil(extent.w + MARGIN), height: Math.ceil(extent.h + MARGIN),
+      fill: "none", "pointer-events": "none", class: "mt-frame" }), viewport.firstChild);
     paint();
     root.setAttribute("data-width", Math.ceil(extent.w + MARGIN));
     root.setAttribute("data-height", Math.ceil(extent.h + MARGIN));
@@ -307,6 +329,46 @@
     const heading = layout.group.querySelector("g.cluster");
     if (heading) heading.setAttribute("data-cell", layout.group.querySelector("g.node") ? cellOfBlock(layout) : "");
   }
+  function titleOf(r) {
+    const t = document.createElementNS(SVGNS, "title");
+    t.textContent = rowGroup[r] !== null ? "click to open " + groupLabel(rowGroup[r]) + " again"
+      : "click to close this row to one box";
+    return t;
+  }
+  function groupRows(scope) { return D.families.map((f, r) => (under(f, scope) ? r : -1)).filter((r) => r >= 0); }
+  function groupLabel(scope) {
+    return D.scope_labels[scope] + ", " + columns.length
+      + (columns.length === 1 ? " step" : " steps");
+  }
+  function drawBand(parent, scope, colX, colW, rowY, rowH) {
+    // A closed row (or rows: a layer, a model) is one box over the whole grid, striped with the
+    // colour of each step's hidden state: what it stands for, the gradient fading through time.
+    const rs = groupRows(scope), lo = Math.min(...rs), hi = Math.max(...rs), last = columns.length - 1;
+    const x = colX[0], y = rowY[hi], w = colX[last] + colW[last] - colX[0], h = rowY[lo] + rowH[lo] - rowY[hi];
+    const unit = "g:" + scope;
+    const g = el("g", { class: "mt-unit mt-band", "data-unit": unit }, parent);
+    const clip = "mt-clip-" + [...scope].map((ch) => ch.charCodeAt(0).toString(16)).join("");
+    el("clipPath", { id: clip }, g).appendChild(el("rect", { x, y, width: w, height: h, rx: 8, ry: 8 }));
+    const stripes = el("g", { "clip-path": "url(#" + clip + ")" }, g);
+    for (const c of cells.values()) {
+      if (!rs.includes(c.row) || c.h === null) continue;
+      const ci = columnIndex.get(c.t);
+      const top = c.row === hi ? y : rowY[c.row] - GAP / 2, bottom = c.row === lo ? y + h : rowY[c.row] + rowH[c.row] + GAP / 2;
+      el("rect", { x: colX[ci] - GAP / 2, y: top, width: colW[ci] + GAP, height: bottom - top, "data-h": c.h,
+        class: "mt-stripe" }, stripes);
+    }
+    el("rect", { x, y, width: w, height: h, rx: 8, ry: 8, fill: "none", stroke: "#333", "stroke-width": 1.5,
+      class: "mt-band-frame" }, g);
+    const label = groupLabel(scope);
+    const ends = columns.length > 8 ? [x + 8, x + w - 8] : [x + 8];
+    ends.forEach((at, k) => {
+      const words = text(g, at, y + h / 2 + 4, label, { "text-anchor": k ? "end" : "start", "font-size": 12,
+        "font-weight": "bold", fill: "#222", stroke: "white", "stroke-width": 3, "paint-order": "stroke" });
+      words.classList.add("mt-band-label");
+    });
+    placed.set(unit, { x, y, w, h, band: true });
+    grow(x, y, w, h);
+  }
   function cellOfBlock(layout) {
     const first = layout.group.querySelector("g.node");
     const n = first && nodes.get(+first.id.slice(1));
@@ -331,7 +393,8 @@
       if (ua === null || ub === null || ua === ub) continue;
       if (ua[0] === "n" && ub[0] === "n" && blockOf(a) === blockOf(b)) continue;   // Graphviz drew it
       const key = ua + ">" + ub;
-      if (!seen.has(key)) seen.set(key, { ua, ub, label, dashed, pairs: [] });
+      // "+ 4 other steps" says which step an edge stands for: a closed row stands for them all.
+      if (!seen.has(key)) seen.set(key, { ua, ub, label: ua[0] === "g" ? null : label, dashed, pairs: [] });
       seen.get(key).pairs.push([a, b]);
     }
     return [...seen.values()];
@@ -344,8 +407,9 @@
       }
     }
     for (const e of crossEdges()) {
-      const p = placed.get(e.ua), q = placed.get(e.ub);
+      let p = placed.get(e.ua), q = placed.get(e.ub);
       if (!p || !q) continue;
+      [p, q] = [bandEnd(p, q), bandEnd(q, p)];
       const pcx = p.x + p.w / 2, pcy = p.y + p.h / 2, qcx = q.x + q.w / 2, qcy = q.y + q.h / 2;
       let d;
       if (Math.abs(qcx - pcx) >= Math.abs(qcy - pcy)) {
@@ -372,6 +436,15 @@
     }
   }
 
+  function bandEnd(p, other) {
+    // An edge meets a closed row where the other end is (above or below it), and two closed rows
+    // meet at their right end, next to the loss.
+    if (!p.band) return p;
+    const at = other.band ? Math.min(p.x + p.w, other.x + other.w) - BOX_W
+      : Math.max(p.x, Math.min(p.x + p.w - BOX_W, other.x + other.w / 2 - BOX_W / 2));
+    return { x: at, y: p.y, w: BOX_W, h: p.h };
+  }
+
   // ----- colours: the backward replay, search, selection, path -----------------------------
   function shownColors(n) {
     if (revealed !== null && !revealed.has(n.id) && n.status !== "nograd") return D.unreached;
@@ -383,6 +456,13 @@
   function paint() {
     for (const g of root.querySelectorAll("[data-unit]")) {
       const u = g.getAttribute("data-unit");
+      if (u[0] === "g") {
+        for (const r of g.querySelectorAll("rect[data-h]")) r.setAttribute("fill", shownColors(nodes.get(+r.getAttribute("data-h")))[0]);
+        g.classList.toggle("mt-match", anyIn(u, matches));
+        g.classList.toggle("mt-selected", selected !== null && unitOf(selected) === u);
+        g.classList.toggle("mt-onpath", anyIn(u, onPath));
+        continue;
+      }
       const n = u[0] === "n" ? nodes.get(+u.slice(2)) : nodes.get(cells.get(u.slice(2)).h);
       const [fill, font] = n ? shownColors(n) : ["#eeeeee", "#555555"];
       const shape = g.querySelector("rect, polygon, path, ellipse");
@@ -409,8 +489,7 @@
   }
   function anyIn(unit, set) {
     if (!set.size) return false;
-    const cell = unit.slice(2);
-    for (const id of set) if (cellOf.get(id) === cell) return true;
+    for (const id of set) if (unitOf(id) === unit) return true;
     return false;
   }
 
@@ -491,13 +570,27 @@
   }
   const panel = document.getElementById("mt-panel");
   const tip = document.getElementById("mt-tip");
+  function bandGrads(scope) {
+    // The range of the hidden states' gradients a closed row stands for, as the replay has them.
+    const rs = groupRows(scope), mags = [];
+    for (const c of cells.values()) {
+      const n = rs.includes(c.row) && c.h !== null ? nodes.get(c.h) : null;
+      if (!n || (revealed !== null && !revealed.has(n.id))) continue;
+      if (n.status === "zero") mags.push([0, "0"]);
+      else if (n.mag !== null) mags.push([n.mag, n.grad]);
+    }
+    if (!mags.length) return "∇h not reached";
+    mags.sort((a, b) => a[0] - b[0]);
+    return "∇h from " + mags[0][1].replace("∇ ", "") + " to " + mags[mags.length - 1][1].replace("∇ ", "");
+  }
   function nodeOfUnit(u) { return u[0] === "n" ? nodes.get(+u.slice(2)) : nodes.get(cells.get(u.slice(2)).h); }
   root.addEventListener("mousemove", (ev) => {
     const g = ev.target.closest && ev.target.closest("[data-unit]");
     if (!g) { tip.style.display = "none"; return; }
-    const u = g.getAttribute("data-unit"), n = nodeOfUnit(u);
-    if (!n) return;
-    tip.textContent = (u[0] === "c" ? u.slice(2) + " (closed: click to open)\nhidden state " : "")
+    const u = g.getAttribute("data-unit"), n = u[0] === "g" ? null : nodeOfUnit(u);
+    if (u[0] === "g") tip.textContent = groupLabel(u.slice(2)) + " (closed: click to open)\n" + bandGrads(u.slice(2));
+    else if (!n) return;
+    else tip.textContent = (u[0] === "c" ? u.slice(2) + " (closed: click to open)\nhidden state " : "")
       + (n.name ? n.name + " = " : "") + (n.op || n.kind) + "   " + n.shape + "\n" + gradWords(n)
       + (n.scope ? "\n" + n.scope : "");
     tip.style.left = ev.clientX + 14 + "px";
@@ -510,9 +603,16 @@
   root.addEventListener("click", (ev) => {
     if (downAt && Math.hypot(ev.clientX - downAt[0], ev.clientY - downAt[1]) > 4) return;   // a pan
     const g = ev.target.closest && ev.target.closest("[data-unit]");
+    const label = ev.target.closest && ev.target.closest("[data-row]");
+    if (label) {
+      const r = +label.getAttribute("data-row");
+      if (rowGroup[r] !== null) api.expand(rowGroup[r]);
+      else api.collapse(D.families[r]);
+      return;
+    }
     if (g) {
       const u = g.getAttribute("data-unit");
-      if (u[0] === "c") api.expand(u.slice(2));
+      if (u[0] === "c" || u[0] === "g") api.expand(u.slice(2));
       else api.select(+u.slice(2));
       return;
     }
@@ -521,32 +621,69 @@
   });
 
   // ----- the API ---------------------------------------------------------------------------
-  function cellsUnder(scope) {
-    if (typeof scope !== "string" || !scope) throw new Error("expand/collapse need a scope path such as 'lstm/l0/t3'");
-    const s = scope.replace(/\/+$/, "");
-    const hit = [...cells.keys()].filter((p) => p === s || p.startsWith(s + "/") || s.startsWith(p + "/"));
-    if (!hit.length) throw new Error("no time step in scope '" + scope + "' (scopes here look like '" + [...cells.keys()][0] + "')");
-    return hit;
+  function scopePath(scope) {
+    if (typeof scope !== "string" || !scope.replace(/\/+$/, "")) {
+      throw new Error("expand/collapse need a scope path such as 'lstm/l0/t3' (a step), 'lstm/l0/reverse' "
+        + "(a direction), 'lstm/l0' (a layer)");
+    }
+    return scope.replace(/\/+$/, "");
+  }
+  function stepOf(s) { return [...cells.keys()].find((p) => under(s, p)); }     // the step holding s
+  function noScope(scope) {
+    return new Error("no layer, direction or time step in scope '" + scope + "' (scopes here look like '"
+      + [...cells.keys()][0] + "' or '" + D.families[0] + "')");
   }
   function visible() {
     const out = [];
     for (const id of nodes.ids()) { const u = unitOf(id); if (u && u[0] === "n") out.push(id); }
-    for (const c of cells.keys()) if (collapsed.has(c)) out.push(c);
+    for (const c of cells.values()) if (rowGroup[c.row] === null && collapsed.has(c.path)) out.push(c.path);
+    for (const g of new Set(rowGroup)) if (g !== null) out.push(g);
     return out;
   }
+  function unitName(u) { return u[0] === "n" ? +u.slice(2) : u.slice(2); }
   const api = {
     ready: null,
     nodes: visible,
+    edges() {                          // [from, to] between the units shown now, as nodes() names them
+      const out = [];
+      for (const e of crossEdges()) out.push([unitName(e.ua), unitName(e.ub)]);
+      for (const [a, b] of edges) {
+        const ua = unitOf(a), ub = unitOf(b);
+        if (ua !== null && ub !== null && ua !== ub && ua[0] === "n" && ub[0] === "n" && blockOf(a) === blockOf(b)) out.push([a, b]);
+      }
+      return out;
+    },
     expand(scope) {
-      const hit = cellsUnder(scope);
-      hit.forEach((c) => collapsed.delete(c));
-      render(hit.length === 1 ? hit[0] : null);
+      // A closed scope holding or under ``scope`` opens again (its steps as they were); a step
+      // opens to its ops; a layer or direction that is not closed opens all its steps.
+      const s = scopePath(scope), step = stepOf(s);
+      const reopened = [...groups].filter((g) => under(s, g) || under(g, s));
+      reopened.forEach((g) => groups.delete(g));
+      regroup();
+      if (step) collapsed.delete(step);
+      else if (!reopened.length) {
+        const hit = [...cells.keys()].filter((p) => under(p, s));
+        if (!hit.length) throw noScope(scope);
+        hit.forEach((c) => collapsed.delete(c));
+      }
+      render(step || null);
       return visible();
     },
     collapse(scope) {
-      const hit = cellsUnder(scope);
-      hit.forEach((c) => collapsed.add(c));
-      render(hit.length === 1 ? hit[0] : null);
+      // A time step (or a scope inside one) closes to one box per cell; a direction, a layer or a
+      // model closes to ONE box over its rows.
+      const s = scopePath(scope), step = stepOf(s);
+      if (step) collapsed.add(step);
+      else {
+        const rs = groupRows(s);
+        if (!rs.length) throw noScope(scope);
+        if (Math.max(...rs) - Math.min(...rs) + 1 !== rs.length) {
+          throw new Error("'" + s + "' cannot close to one box: its rows are not next to each other");
+        }
+        groups.add(s);
+        regroup();
+      }
+      render(step || null);
       return visible();
     },
     showOutside(flag) {
@@ -651,10 +788,12 @@
     playButton.innerHTML = "&#10074;&#10074; pause";
     timer = setInterval(() => { k += per; api.backwardStep(k); if (k >= D.order.length) stopPlay(); }, 50);
   });
-  document.getElementById("mt-cells").addEventListener("click", () => { cells.forEach((c, p) => collapsed.add(p)); render(); });
+  document.getElementById("mt-cells").addEventListener("click", () => {
+    groups.clear(); regroup(); cells.forEach((c, p) => collapsed.add(p)); render();
+  });
   document.getElementById("mt-ops").addEventListener("click", () => {
     if (cells.size > 40 && !window.confirm("Open all " + cells.size + " steps? Laying them out takes a while.")) return;
-    collapsed.clear(); render();
+    groups.clear(); regroup(); collapsed.clear(); render();
   });
   const outsideBox = document.getElementById("mt-outside");
   outsideBox.checked = outsideShown;
@@ -665,7 +804,7 @@
   searchBox.addEventListener("keydown", (ev) => {
     if (ev.key !== "Enter" || !matches.size) return;
     const first = [...matches][0], n = nodes.get(first);
-    if (n.cell && collapsed.has(n.cell)) api.expand(n.cell);
+    if (n.cell && unitOf(first) !== "n:" + first) api.expand(n.cell);     // closed: open its step
     api.select(first);
   });
   document.getElementById("mt-path").addEventListener("click", () => {

@@ -30,6 +30,7 @@ import warnings
 import numpy as np
 
 import microtensor as mt
+from rnn.conventions import REVERSE
 
 from ..colors import ColorScale
 from ..layout import rows as layout_rows, slots
@@ -105,6 +106,29 @@ def _table():
     return intern, items
 
 
+def _scope_labels(families):
+    """The title of every scope at or above the rows' families, as a closed box says it.
+
+    Example:
+        >>> _scope_labels(["lstm/l0", "lstm/l0/reverse"])["lstm/l0"]
+        'lstm · layer 0, both directions'
+        >>> _scope_labels(["enc/l0", "enc/l1"])["enc"]
+        'enc, 2 rows'
+    """
+    labels = {}
+    for family in families:
+        parts = family.split("/")
+        for k in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:k])
+            if prefix in labels:
+                continue
+            inside = {f for f in families if f == prefix or f.startswith(prefix + "/")}
+            labels[prefix] = family_label(prefix) + (
+                "" if len(inside) == 1 else ", both directions" if inside == {prefix, f"{prefix}/{REVERSE}"}
+                else f", {len(inside)} rows")
+    return labels
+
+
 LEVELS = ("auto", "cells", "ops")
 
 
@@ -141,7 +165,8 @@ def payload(tr, title=None, hidden="h", level="auto"):
                       heat_map(grad) if grad is not None else None, inputs,
                       float(f"{n.grad_magnitude:.4g}") if n.status == "ok" else None])
     slot = slots(tr)
-    row_of = {family: r for r, family in enumerate(layout_rows(tr))}
+    families = layout_rows(tr)
+    row_of = {family: r for r, family in enumerate(families)}
     states = hidden_states(tr, hidden) if row_of else {}
     cells = {}
     for n in tr.nodes:
@@ -169,7 +194,11 @@ def payload(tr, title=None, hidden="h", level="auto"):
         # grid, the rest (stacked outputs, the loss) in a block to its right.
         "before": sorted(i for i in outside if slot[i].where == "before" and i not in tr.roots),
         "cells": sorted(cells.values(), key=lambda c: (c[1], c[2])),
-        "rows": [family_label(f) for f in layout_rows(tr)],
+        "rows": [family_label(f) for f in families],
+        # Each row's scope path and the titles of every scope above the rows (a layer, a model):
+        # what collapse(scope) can close to one box.
+        "families": families,
+        "scope_labels": _scope_labels(families),
         # Without gradients the backward pass has not happened: nothing to replay.
         "order": mt.graph.backward_order(*[tr.by_id[i].tensor for i in tr.roots]) if reached else [],
         "kinds": KIND_ATTRS,

@@ -41,6 +41,14 @@ def browser(downloads):
         yield driver
 
 
+@pytest.fixture(autouse=True)
+def no_console_errors(browser):
+    """Whatever a test clicked, the page logged no error or warning."""
+    browser.get_log("browser")
+    yield
+    assert [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")] == []
+
+
 @pytest.fixture(scope="module")
 def rnn_page(tmp_path_factory):
     """A 1-layer RNN over 3 steps at the ops level: every node drawn, a backward pass of ~30 steps."""
@@ -220,3 +228,10 @@ def test_clicks_open_and_close_steps_and_rows(browser, lstm_page):
     click(browser, band)
     assert sorted(map(str, call(browser, "nodes()"))) == sorted(map(str, closed))
     assert _edges(browser) == before
+    # The bracket beside a bidirectional layer's two titles closes the layer; a second click opens it.
+    click(browser, browser.find_element(By.CSS_SELECTOR, '[data-scope="lstm/l1"]'))
+    shown = call(browser, "nodes()")
+    assert "lstm/l1" in shown and len(shown) == len(closed) - 8 + 1
+    assert "lstm · layer 1, both directions, 4 steps" in unit(browser, "g:lstm/l1").text
+    click(browser, browser.find_element(By.CSS_SELECTOR, '[data-scope="lstm/l1"]'))
+    assert sorted(map(str, call(browser, "nodes()"))) == sorted(map(str, closed))

@@ -46,3 +46,8 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     errors = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
               if o.get("output_type") == "error"]
     assert errors == []
+    if path.name == "explore.ipynb":
+        # What the reader sees under `page` is the explorer itself, inline, not a repr string.
+        shown = [o["data"]["text/html"] for cell in notebook.cells if cell.cell_type == "code"
+                 for o in cell.get("outputs", []) if "text/html" in o.get("data", {})]
+        assert any(h.startswith("<iframe srcdoc=") and "microtensorExplorer" in h for h in shown), shown

@@ -1,8 +1,8 @@
 """Opening explorer pages in headless Chromium (Selenium): for the tests and for measuring.
 
 ``python -m viz.explorer.browser`` writes the page of a 2-layer bidirectional LSTM over 200 steps
-and prints its size and the time it takes to open (from navigation start to the page's first
-drawing being ready, ``window.microtensorExplorer.loadedAt``), over a few runs.
+and prints its size and the time it takes to open (from navigation start to the first frame the
+browser painted with the drawing, ``window.microtensorExplorer.loadedAt``), over a few runs.
 
 Example:
     >>> FLAGS[:2]
@@ -141,11 +141,21 @@ def main(argv=None):
     written = time.perf_counter() - started
     print(f"{args.layers}-layer bidirectional LSTM, {args.steps} steps, H={args.hidden}, B={args.batch}: "
           f"{os.path.getsize(path) / 1e6:.2f} MB ({os.path.getsize(path)} bytes), written in {written:.1f} s")
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    times, stages = [], []
     with chromium() as driver:
-        times = [open_page(driver, path) / 1000 for _ in range(args.runs)]
+        for _ in range(args.runs):
+            times.append(open_page(driver, path) / 1000)
+            stages.append(driver.execute_script("return window.microtensorExplorer.timings"))
     median = sorted(times)[len(times) // 2]
     print("open times (s): " + ", ".join(f"{t:.2f}" for t in times) + f"; median {median:.2f}")
-    if hasattr(os, "getloadavg"):
+    # Where the time goes (ms since navigation start, median over the loads): the page's scripts
+    # start, the data is parsed, Graphviz's WebAssembly is ready, the grid is drawn.
+    print("stages (ms, median): " + ", ".join(
+        f"{key} {sorted(s[key] for s in stages)[len(stages) // 2]:.0f}"
+        for key in ("start", "parsed", "built", "graphviz", "rendered")))
+    if load_before is not None:
+        print("load average before measuring: " + " ".join(f"{v:.1f}" for v in load_before))
         print("load average while measuring: " + " ".join(f"{v:.1f}" for v in os.getloadavg())
               + f" on {os.cpu_count()} cores")
     return 0

@@ -269,6 +269,7 @@
       text(layer, MARGIN, rowY[r] + rowH[r] / 2 + 4, label, attrs).appendChild(titleOf(r));
       if (columns.length > 8) text(layer, gridRight, rowY[r] + rowH[r] / 2 + 4, label, attrs).appendChild(titleOf(r));
     });
+    drawBrackets(layer, rowY, rowH);
     for (const g of new Set(rowGroup)) if (g !== null) drawBand(layer, g, colX, colW, rowY, rowH);
     for (const c of cells.values()) {
       if (rowGroup[c.row] !== null) continue;
@@ -339,6 +340,24 @@
   function groupLabel(scope) {
     return D.scope_labels[scope] + ", " + columns.length
       + (columns.length === 1 ? " step" : " steps");
+  }
+  function drawBrackets(parent, rowY, rowH) {
+    // A bracket left of the row titles for each scope over several rows (a bidirectional layer,
+    // a model): a click on it closes that scope to one box, or opens it again.
+    const multi = Object.keys(D.scope_labels).filter((scope) => groupRows(scope).length > 1);
+    const depth = (scope) => scope.split("/").length;
+    const deepest = Math.max(...multi.map(depth));
+    for (const scope of multi) {
+      const rs = groupRows(scope), lo = Math.min(...rs), hi = Math.max(...rs);
+      const x = MARGIN - 8 - 9 * (deepest - depth(scope)), top = rowY[hi] + 4, bottom = rowY[lo] + rowH[lo] - 4;
+      const g = el("g", { class: "mt-bracket", "data-scope": scope }, parent);
+      const t = el("title", {}, g);
+      t.textContent = "click to " + (groups.has(scope) ? "open " : "close ") + D.scope_labels[scope]
+        + (groups.has(scope) ? " again" : " to one box");
+      el("rect", { x: x - 4, y: top, width: 8, height: bottom - top, fill: "transparent" }, g);
+      el("path", { d: "M" + (x + 3) + "," + top + " H" + x + " V" + bottom + " H" + (x + 3), fill: "none",
+        stroke: groups.has(scope) ? "#333" : "#999", "stroke-width": 1.5 }, g);
+    }
   }
   function drawBand(parent, scope, colX, colW, rowY, rowH) {
     // A closed row (or rows: a layer, a model) is one box over the whole grid, striped with the
@@ -603,6 +622,13 @@
   root.addEventListener("click", (ev) => {
     if (downAt && Math.hypot(ev.clientX - downAt[0], ev.clientY - downAt[1]) > 4) return;   // a pan
     const g = ev.target.closest && ev.target.closest("[data-unit]");
+    const bracket = ev.target.closest && ev.target.closest("[data-scope]");
+    if (bracket) {
+      const scope = bracket.getAttribute("data-scope");
+      if (groups.has(scope)) api.expand(scope);
+      else api.collapse(scope);
+      return;
+    }
     const label = ev.target.closest && ev.target.closest("[data-row]");
     if (label) {
       const r = +label.getAttribute("data-row");
@@ -831,8 +857,11 @@
     timings.graphviz = performance.now();
     render();
     timings.rendered = performance.now();
-    window.microtensorExplorerReady = true;
+    // The open time ends when the browser has painted the drawing: the frame after render().
+    return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  }).then(() => {
     api.loadedAt = performance.now();          // ms since navigation began: the page's open time
+    window.microtensorExplorerReady = true;
     return api;
   });
 })();

@@ -178,6 +178,11 @@ def test_search_path_and_export(browser, lstm_page):
     width, height = struct.unpack(">II", png[16:24])
     svg_width = int(re.search(r'<svg[^>]* width="(\d+)"', svg).group(1))
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and width == 2 * svg_width and height > 100
+    # Beyond the browser's canvas limits: a clear error, not an empty image.
+    error = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "window.microtensorExplorer.exportPNG(400).then(() => done('no error'), (e) => done(e.message));")
+    assert "too large for this browser's canvas" in error
 
 
 def test_graph_without_time_steps_opens_at_ops(browser, tmp_path):

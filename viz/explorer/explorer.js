@@ -285,7 +285,9 @@
     }
     const band = blockIds.get("before") || [];
     if (band.length) placeBlock(layer, layoutBlock("before", band, null), MARGIN + ROW_LABEL, gridBottom + GAP);
+    timings.boxes = performance.now();
     drawEdges(edgeLayer);
+    timings.edges = performance.now();
     // An empty frame of the whole drawing, margins included: fitting the view to the window
     // then keeps a margin round the row titles and the loss instead of cutting them at the edge.
     viewport.insertBefore(el("rect", { x: 0, y: 0, width: Math.ceil(extent.w + MARGIN), height: Math.ceil(extent.h + MARGIN),
@@ -771,7 +773,12 @@
           ctx.fillRect(0, 0, canvas.width, canvas.height);
           ctx.scale(factor, factor);
           ctx.drawImage(image, 0, 0);
-          resolve(canvas.toDataURL("image/png"));
+          const url = canvas.toDataURL("image/png");
+          // Past the browser's canvas limits toDataURL gives an empty "data:," instead of failing.
+          if (!url.startsWith("data:image/png")) {
+            reject(new Error("the drawing (" + canvas.width + " × " + canvas.height + " px at scale " + factor
+              + ") is too large for this browser's canvas: export SVG, or call exportPNG(1)"));
+          } else resolve(url);
         };
         image.onerror = () => reject(new Error("the drawing could not be rasterised to PNG"));
         image.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(api.exportSVG());
@@ -848,7 +855,8 @@
   document.getElementById("mt-svg").addEventListener("click", () =>
     download("microtensor.svg", new Blob([api.exportSVG()], { type: "image/svg+xml" })));
   document.getElementById("mt-png").addEventListener("click", () =>
-    api.exportPNG().then((url) => fetch(url)).then((r) => r.blob()).then((blob) => download("microtensor.png", blob)));
+    api.exportPNG().then((url) => fetch(url)).then((r) => r.blob()).then((blob) => download("microtensor.png", blob),
+      (error) => window.alert(error.message)));
 
   timings.built = performance.now();
   api.timings = timings;

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .errors import FREED_MESSAGE, GraphFreedError
+
 # One counter for tensors and nodes alike: creation order is what makes ids stable across runs.
 _creation_counter = itertools.count()
 next_seq = _creation_counter.__next__
@@ -87,14 +89,55 @@ def current_scope():
     return ScopeState.path
 
 
-class Node:
-    """The record one op application leaves on its output tensor(s).
+class Context:
+    """What ``forward`` leaves for ``backward``: saved arrays and any attribute you set.
 
-    Attributes: ``fn`` (the Function class), ``ctx`` (its Context), ``inputs`` (input tensors, in
-    order), ``scope`` (path string), ``seq`` (creation order), ``freed`` (backward has released the
-    saved arrays), ``outputs`` (None for a single-output op; for a multi-output op a tuple of
-    weak references to its outputs, and ``output_specs`` their ``(shape, dtype)``, so backward can
-    hand a zero gradient to an output nobody used).
+    ``needs_input_grad`` is a tuple of booleans, one per input, so ``backward`` can skip
+    gradients nobody asked for. When the op is recorded, its context *is* the graph node (a
+    :class:`Node`): one object per op application instead of two.
+
+    Example:
+        >>> ctx = Context((True, False))
+        >>> ctx.save_for_backward(np.ones(2))
+        >>> ctx.saved_tensors[0]
+        array([1., 1.])
+    """
+
+    # ``__dict__`` stays: ops set their own attributes on ctx (ctx.axis = ...); Python makes the
+    # dict only for the ops that do.
+    __slots__ = ("needs_input_grad", "_saved", "freed", "__dict__")
+
+    def __init__(self, needs_input_grad):
+        self.needs_input_grad = needs_input_grad
+        self._saved = ()
+        self.freed = False
+
+    def save_for_backward(self, *arrays):
+        """Keep ``arrays`` for ``backward`` (freed after backward unless retain_graph)."""
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self):
+        """The arrays given to ``save_for_backward``, in order."""
+        if self.freed:
+            raise GraphFreedError(FREED_MESSAGE)
+        return self._saved
+
+    def release(self):
+        """Free the saved arrays (called by the backward pass)."""
+        self._saved = ()
+        self.freed = True
+
+
+class Node(Context):
+    """The record one op application leaves on its output tensor(s); it is also the op's context.
+
+    Attributes: ``fn`` (the Function class), ``inputs`` (input tensors, in order), ``scope`` (path
+    string), ``seq`` (creation order), ``freed`` (backward has released the saved arrays),
+    ``outputs`` (None for a single-output op; for a multi-output op a tuple of weak references to
+    its outputs, and ``output_specs`` their ``(shape, dtype)``, so backward can hand a zero
+    gradient to an output nobody used). ``Function.apply`` makes the node before ``forward`` runs
+    (as its ``ctx``) and fills these in with :meth:`record` when a gradient is needed.
 
     Example:
         >>> import microtensor as mt
@@ -103,19 +146,23 @@ class Node:
         (2, True)
     """
 
-    __slots__ = ("fn", "ctx", "inputs", "scope", "seq", "freed", "outputs", "output_specs",
-                 "clock")
+    __slots__ = ("fn", "inputs", "scope", "seq", "outputs", "output_specs", "clock")
 
-    def __init__(self, fn, ctx, inputs, scope, outputs=None):
+    def record(self, fn, inputs, scope, outputs=None):
+        """Fill in the graph's side of a context whose op is recorded; returns the node."""
         self.fn = fn
-        self.ctx = ctx
         self.inputs = inputs
         self.scope = scope
         self.seq = next_seq()
-        self.freed = False
         self.outputs = outputs
         self.output_specs = None
         self.clock = VersionClock.now      # in-place changes counted so far (see VersionClock)
+        return self
+
+    @property
+    def ctx(self):
+        """The op's context: the node itself (kept for code written when they were two)."""
+        return self
 
     @property
     def op(self):

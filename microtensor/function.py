@@ -30,45 +30,9 @@ import weakref
 
 import numpy as np
 
-from .core import DEFAULT_FLOAT, GradMode, Node, ScopeState, TensorBase, share_version, to_array
-from .errors import FREED_MESSAGE, AnomalyError, GraphFreedError, MicrotensorError
-
-
-class Context:
-    """What ``forward`` leaves for ``backward``: saved arrays and any attribute you set.
-
-    ``needs_input_grad`` is a tuple of booleans, one per input, so ``backward`` can skip
-    gradients nobody asked for.
-
-    Example:
-        >>> ctx = Context((True, False))
-        >>> ctx.save_for_backward(np.ones(2))
-        >>> ctx.saved_tensors[0]
-        array([1., 1.])
-    """
-
-    # Class-level defaults, so that Function.apply only has to set needs_input_grad.
-    _saved = ()
-    _released = False
-
-    def __init__(self, needs_input_grad):
-        self.needs_input_grad = needs_input_grad
-
-    def save_for_backward(self, *arrays):
-        """Keep ``arrays`` for ``backward`` (freed after backward unless retain_graph)."""
-        self._saved = arrays
-
-    @property
-    def saved_tensors(self):
-        """The arrays given to ``save_for_backward``, in order."""
-        if self._released:
-            raise GraphFreedError(FREED_MESSAGE)
-        return self._saved
-
-    def release(self):
-        """Free the saved arrays (called by the backward pass)."""
-        self._saved = ()
-        self._released = True
+from .core import (DEFAULT_FLOAT, Context, GradMode, Node, ScopeState, TensorBase,  # noqa: F401
+                   share_version, to_array)  # (Context: the ctx of ``forward``, re-exported)
+from .errors import AnomalyError, MicrotensorError
 
 
 def kind_of_nonfinite(array):
@@ -223,8 +187,12 @@ class Function:
             arrays = [t.data for t in tensors]
             needs = tuple([t.requires_grad for t in tensors])
             record = GradMode.grad_enabled and True in needs
-        ctx = Context.__new__(Context)        # (what Context(needs) does, minus a call)
+        # The context is the node-to-be: one object per op application. (What Node(needs)
+        # would do, minus a call.)
+        ctx = Node.__new__(Node)
         ctx.needs_input_grad = needs
+        ctx._saved = ()
+        ctx.freed = False
         try:
             out = cls.forward(ctx, *arrays, **attrs)
         except MicrotensorError:
@@ -253,7 +221,7 @@ class Function:
         if out.base is not None:
             share_version(result, out, tensors)
         if record:
-            result._node = Node(cls, ctx, tensors, ScopeState.path)
+            result._node = ctx.record(cls, tensors, ScopeState.path)
         return result
 
     @classmethod
@@ -273,8 +241,8 @@ class Function:
             if out.base is not None:
                 share_version(t, out, tensors)
         if record:
-            node = Node(cls, ctx, tensors, ScopeState.path,
-                        tuple([weakref.ref(t) for t in results]))
+            node = ctx.record(cls, tensors, ScopeState.path,
+                              tuple([weakref.ref(t) for t in results]))
             node.output_specs = tuple([(out.shape, out.dtype) for out in outs])
             for t in results:
                 t._node = node

@@ -112,3 +112,59 @@ def test_indexed_and_outer_grads_to_dense():
     outer.extend(OuterGrad([a[2:]], [b[2:]]))
     np.testing.assert_allclose(outer.to_dense(), a.T @ b, rtol=1e-12)
     np.testing.assert_allclose(outer.transpose((1, 0)).to_dense(), b.T @ a, rtol=1e-12)
+
+
+def test_backward_pauses_the_cyclic_collector_only_while_it_runs():
+    import gc
+
+    class Probe(mt.Function):
+        seen = []
+
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1.0
+
+        @staticmethod
+        def backward(ctx, grad):
+            Probe.seen.append(gc.isenabled())
+            return grad
+
+    class Broken(Probe):
+        @staticmethod
+        def backward(ctx, grad):
+            raise ValueError("boom")
+
+    x = mt.ones(2, requires_grad=True)
+    assert gc.isenabled()
+    Probe.apply(x).sum().backward()
+    assert Probe.seen == [False] and gc.isenabled()
+    with pytest.raises(ValueError, match="backward of 'broken'"):
+        Broken.apply(x).sum().backward()
+    assert gc.isenabled()
+    gc.disable()                    # a caller that keeps it off finds it off afterwards
+    try:
+        Probe.apply(x).sum().backward()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_the_engine_runs_exactly_the_schedule_backward_steps_describes():
+    # The engine builds its schedule on the fly (a heap of tensors that got a gradient); the
+    # public description is graph.backward_steps. Both must give the same order, multi-output
+    # ops included, with a tensor used by several consumers and an unused split piece.
+    order = []
+    x = mt.tensor(np.linspace(-1, 1, 8), requires_grad=True)
+    w = mt.tensor(np.linspace(0.5, 1.5, 8), requires_grad=True)
+    a, b, c, d = (x * w).split(2)
+    h = (a * b).tanh() + a.sigmoid() * c
+    loss = (h * h).sum() + a.sum()
+    records = mt.graph.walk(loss)
+    for r in records:
+        if r.requires_grad:
+            r.tensor.register_hook(lambda g, i=r.id: order.append(i))
+    expected = mt.graph.backward_order(loss)
+    loss.backward()
+    assert order == expected and len(order) == len(set(order))
+    unused = [r.id for r in records if r.op == "split" and r.output_index == 3]
+    assert unused and unused[0] not in order

@@ -389,7 +389,8 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
                 if ig.shape != data.shape:
                     raise ShapeError(f"backward of {node.op!r} returned a gradient of shape "
                                      f"{ig.shape} for input {index} of shape {data.shape}")
-                if ig.dtype != data.dtype:
+                dtype = ig.dtype
+                if dtype is not data.dtype and dtype != data.dtype:   # (builtin dtypes: one object)
                     ig = ig.astype(data.dtype)
                 if anomaly:
                     if type(ig) is OuterGrad:

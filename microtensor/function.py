@@ -105,6 +105,11 @@ def _checked_output(fn, out, position=None):
     return out
 
 
+# ``needs_input_grad`` of one- and two-input ops, shared instead of a new tuple per node.
+_NEEDS_1 = ((False,), (True,))
+_NEEDS_2 = (((False, False), (False, True)), ((True, False), (True, True)))
+
+
 class Function:
     """Base class of every op. Subclass it with static ``forward`` and ``backward``; call ``apply``.
 
@@ -167,13 +172,13 @@ class Function:
         if n == 1 and isinstance(inputs[0], TensorBase):        # the fast paths: unary ...
             a = inputs[0]
             arrays = (a.data,)
-            needs = (a.requires_grad,)
-            record = needs[0] and GradMode.grad_enabled
+            needs = _NEEDS_1[a.requires_grad]
+            record = a.requires_grad and GradMode.grad_enabled
         elif n == 2 and isinstance(inputs[0], TensorBase) and isinstance(inputs[1], TensorBase):
             a, b = inputs                                      # ... and binary, all Tensors
             arrays = (a.data, b.data)
-            needs = (a.requires_grad, b.requires_grad)
-            record = (needs[0] or needs[1]) and GradMode.grad_enabled
+            needs = _NEEDS_2[a.requires_grad][b.requires_grad]
+            record = (a.requires_grad or b.requires_grad) and GradMode.grad_enabled
         else:
             for x in inputs:
                 if not isinstance(x, TensorBase):

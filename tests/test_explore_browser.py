@@ -250,3 +250,29 @@ def test_closed_rows_are_the_contraction_of_the_real_edges(browser, tmp_path):
         assert scope in visible and len(visible) == len({unit(n.id) for n in tr.nodes})
         call(browser, "expand(arguments[0])", scope)
     assert {tuple(e) for e in call(browser, "edges()")} == set(tr.edges)
+
+
+def test_a_closed_row_spans_and_counts_its_own_steps(browser, tmp_path):
+    """Rows of different lengths (an encoder over 5 steps, a decoder over 3): a closed decoder
+    row says 3 steps and covers the decoder's 3 columns only."""
+    w = mt.tensor([[0.5]], requires_grad=True, name="w")
+    h = mt.ones(1, 1, name="h0")
+    for family, steps in (("enc/l0", 5), ("dec/l0", 3)):
+        for t in range(steps):
+            with mt.scope(f"{family}/t{t}"):
+                h = (h @ w).tanh()
+                h.name = "h"
+    loss = h.sum()
+    loss.backward(keep_grads=True)
+    path = tmp_path / "encdec.html"
+    explore(loss, path, level="cells")
+    open_page(browser, path)
+    call(browser, "collapse(arguments[0])", "dec/l0")
+    box = "const r = document.querySelector(arguments[0]).getBBox(); return [r.x, r.x + r.width];"
+    band = browser.execute_script(box, '[data-unit="g:dec/l0"] .mt-band-frame')
+    first = browser.execute_script(box, '[data-unit="c:enc/l0/t0"] rect')
+    third = browser.execute_script(box, '[data-unit="c:enc/l0/t2"] rect')
+    assert band == pytest.approx([first[0], third[1]])
+    label = browser.execute_script(
+        "return document.querySelector('[data-unit=\"g:dec/l0\"] text').textContent")
+    assert label == "dec · layer 0, 3 steps"

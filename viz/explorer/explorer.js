@@ -339,9 +339,14 @@
     return t;
   }
   function groupRows(scope) { return D.families.map((f, r) => (under(f, scope) ? r : -1)).filter((r) => r >= 0); }
+  function groupColumns(scope) {     // the column indices of the steps a closed scope holds
+    const rs = groupRows(scope), out = new Set();
+    for (const c of cells.values()) if (rs.includes(c.row)) out.add(columnIndex.get(c.t));
+    return [...out].sort((a, b) => a - b);
+  }
   function groupLabel(scope) {
-    return D.scope_labels[scope] + ", " + columns.length
-      + (columns.length === 1 ? " step" : " steps");
+    const steps = groupColumns(scope).length;
+    return D.scope_labels[scope] + ", " + steps + (steps === 1 ? " step" : " steps");
   }
   function drawBrackets(parent, rowY, rowH) {
     // A bracket left of the row titles for each scope over several rows (a bidirectional layer,
@@ -364,8 +369,9 @@
   function drawBand(parent, scope, colX, colW, rowY, rowH) {
     // A closed row (or rows: a layer, a model) is one box over the whole grid, striped with the
     // colour of each step's hidden state: what it stands for, the gradient fading through time.
-    const rs = groupRows(scope), lo = Math.min(...rs), hi = Math.max(...rs), last = columns.length - 1;
-    const x = colX[0], y = rowY[hi], w = colX[last] + colW[last] - colX[0], h = rowY[lo] + rowH[lo] - rowY[hi];
+    const rs = groupRows(scope), lo = Math.min(...rs), hi = Math.max(...rs), span = groupColumns(scope);
+    const first = span[0], last = span[span.length - 1];
+    const x = colX[first], y = rowY[hi], w = colX[last] + colW[last] - colX[first], h = rowY[lo] + rowH[lo] - rowY[hi];
     const unit = "g:" + scope;
     const g = el("g", { class: "mt-unit mt-band", "data-unit": unit }, parent);
     const clip = "mt-clip-" + [...scope].map((ch) => ch.charCodeAt(0).toString(16)).join("");
@@ -381,7 +387,7 @@
     el("rect", { x, y, width: w, height: h, rx: 8, ry: 8, fill: "none", stroke: "#333", "stroke-width": 1.5,
       class: "mt-band-frame" }, g);
     const label = groupLabel(scope);
-    const ends = columns.length > 8 ? [x + 8, x + w - 8] : [x + 8];
+    const ends = span.length > 8 ? [x + 8, x + w - 8] : [x + 8];
     ends.forEach((at, k) => {
       const words = text(g, at, y + h / 2 + 4, label, { "text-anchor": k ? "end" : "start", "font-size": 12,
         "font-weight": "bold", fill: "#222", stroke: "white", "stroke-width": 3, "paint-order": "stroke" });

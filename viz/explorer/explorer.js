@@ -459,7 +459,11 @@
       const path = el("path", { d, fill: "none", stroke: "#666", "stroke-width": 1, "marker-end": "url(#mt-arrow)",
         "data-from": e.ua, "data-to": e.ub }, parent);
       if (e.dashed) path.setAttribute("stroke-dasharray", "5,3");
-      if (e.label) text(parent, (pcx + qcx) / 2, (pcy + qcy) / 2 - 4, e.label, { "font-size": 9, fill: "#555" });
+      if (e.label && q.x > p.x + p.w) {
+        // Several rows' "+ n other steps" converge on one node (the loss): each says it over its
+        // own source, in the gap above it, clear of the other labels and of the row titles.
+        text(parent, p.x + p.w, p.y - 3, e.label, { "font-size": 9, fill: "#555", "text-anchor": "end" });
+      } else if (e.label) text(parent, (pcx + qcx) / 2, (pcy + qcy) / 2 - 4, e.label, { "font-size": 9, fill: "#555" });
     }
   }
 

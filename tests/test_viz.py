@@ -158,13 +158,22 @@ def test_fill_colours_are_ordered_like_gradient_magnitudes():
 
 def test_steps_are_columns_headed_in_time_order():
     loss, _ = hand_rnn(steps=12)
-    src = viz.draw(loss).source
+    g = viz.draw(loss)
+    src, grid = g.source, g.microtensor_grid
     headers = re.findall(r'^\s*step_rnn_l0_t(\d+) \[label="t = (\d+)"', src, re.M)
     assert [int(t) for t, _ in headers] == list(range(12))        # t2 before t10
     assert all(t == label for t, label in headers)
-    # One rank per lane and level, holding that lane of every step in time order.
-    chains = re.findall(r"\{rank=same; ([^}]*)\}", src)
-    assert chains and all(len(c.split(";")) >= 12 for c in chains)
+    # One rank per level, holding that level of every step in time order, the walls between
+    # the columns in order too.
+    chains = [[x.strip().strip('"') for x in c.split(";")]
+              for c in re.findall(r"\{rank=same; ([^}]*)\}", src)]
+    assert chains
+    for names in chains:
+        columns = [grid[x][1] for x in names if x in grid]
+        assert columns == sorted(columns), names
+        walls = [int(re.match(r"wall(\d+)_", x).group(1)) for x in names if x.startswith("wall")]
+        assert walls == list(range(1, 12)), names
+    assert sum(1 for names in chains if len({grid[x][1] for x in names if x in grid}) == 12) >= 3
 
 
 def test_parameters_inputs_and_loss_have_distinct_shapes():

@@ -16,13 +16,18 @@ needs_dot = pytest.mark.skipif(not viz.dot_available(),
                                reason="Graphviz's `dot` is not installed (apt-get install graphviz)")
 
 CASES = {
-    # name: (unrolled(...) arguments, view, least fill, most crossings, longest mean edge)
-    "rnn_ops": (dict(cell="rnn", steps=4, hidden=3), "ops", 0.075, 15, 5.0),
-    "lstm_ops": (dict(cell="lstm", steps=4, hidden=3), "ops", 0.075, 45, 5.0),
+    # name: (unrolled(...) arguments, view, least fill, most crossings, longest mean edge,
+    #        most crossings of the recurrent lines with other edges)
+    "rnn_ops": (dict(cell="rnn", steps=4, hidden=3), "ops", 0.075, 10, 4.0, 2),
+    "lstm_ops": (dict(cell="lstm", steps=4, hidden=3), "ops", 0.075, 25, 4.5, 14),
+    "rnn_2_layer_bidirectional_ops": (dict(cell="rnn", steps=3, hidden=3, layers=2, bidirectional=True),
+                                      "ops", 0.075, 45, 5.0, 6),
+    "lstm_2_layer_bidirectional_ops": (dict(cell="lstm", steps=3, hidden=3, layers=2,
+                                            bidirectional=True), "ops", 0.075, 90, 5.0, 40),
     "lstm_2_layer_bidirectional_cells": (dict(cell="lstm", steps=5, hidden=3, layers=2,
-                                              bidirectional=True, loss="all"), "cells", 0.20, 4, 4.0),
+                                              bidirectional=True, loss="all"), "cells", 0.20, 4, 4.0, 10),
     "gru_2_layer_cells": (dict(cell="gru", steps=5, hidden=3, layers=2, loss="all"),
-                          "cells", 0.20, 4, 4.0),
+                          "cells", 0.20, 4, 4.0, 2),
 }
 
 
@@ -35,7 +40,7 @@ def layout_of(kw, view):
 @needs_dot
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_textbook_grid(name):
-    kw, view, least_fill, most_crossings, longest_edge = CASES[name]
+    kw, view, least_fill, most_crossings, longest_edge, most_recurrent_crossings = CASES[name]
     graph, m = layout_of(kw, view)
     rows = {family for family, _ in graph.microtensor_grid.values()}
     directions = 2 if kw.get("bidirectional") else 1
@@ -45,6 +50,11 @@ def test_textbook_grid(name):
     assert m["fill"] >= least_fill, m
     assert m["crossings"] <= most_crossings, m
     assert m["mean_edge"] <= longest_edge, m
+    # the columns line up across the rows: every row's step t overlaps the others' (worst step:
+    # at least half the narrowest one's width shared)
+    assert m["alignment"] >= 0.5, m
+    # h_t -> step t+1 runs between the steps and c_t -> step t+1 along the row, not over a step
+    assert m["recurrent_crossings"] <= most_recurrent_crossings, m
 
 
 @needs_dot
@@ -70,3 +80,30 @@ def test_a_staircase_fails_the_measure():
         row.edge(f"a{t}", f"a{t + 1}")
     m = measure(row, {f"a{t}": ("row", t) for t in range(4)})
     assert m["max_spread"] == 0 and m["time_ordered"] and m["crossings"] == 0
+
+
+@needs_dot
+def test_an_arc_over_the_next_step_and_a_misaligned_column_fail_the_measures():
+    """The measures themselves, on pinned positions: a recurrence from the top of step 0 across
+    step 1 to its far side crosses step 1's edge; one that comes down beside step 0 does not; two
+    rows whose step 1 stand side by side are not aligned."""
+    import graphviz
+
+    def pinned(positions, edges, slots):
+        g = graphviz.Digraph(engine="neato", graph_attr={"splines": "line"},
+                             node_attr={"shape": "box", "width": "0.3", "height": "0.3"})
+        for name, (x, y) in positions.items():
+            g.node(name, pos=f"{x},{y}!")
+        for a, b in edges:
+            g.edge(a, b)
+        return measure(g, slots)
+
+    step = {"a0": ("r", 0), "b0": ("r", 0), "a1": ("r", 1), "b1": ("r", 1), "c1": ("r", 1), "d1": ("r", 1)}
+    edges = [("a0", "b0"), ("a1", "b1"), ("c1", "d1"), ("b0", "a1")]
+    for a1, crossings in ((3, 1), (0.6, 0)):
+        positions = {"a0": (0, 0), "b0": (0, 3), "a1": (a1, 0), "b1": (3, 3), "c1": (1, 1.5), "d1": (4, 1.5)}
+        assert pinned(positions, edges, step)["recurrent_crossings"] == crossings
+    rows = {"p0": ("r0", 0), "p1": ("r0", 1), "q0": ("r1", 0), "q1": ("r1", 1)}
+    aligned = pinned({"p0": (0, 0), "p1": (2, 0), "q0": (0, 2), "q1": (2, 2)}, [], rows)
+    beside = pinned({"p0": (0, 0), "p1": (2, 0), "q0": (4, 2), "q1": (6, 2)}, [], rows)
+    assert aligned["alignment"] == pytest.approx(1.0) and beside["alignment"] < 0

@@ -27,10 +27,13 @@ from collections import namedtuple
 
 import graphviz
 
+from rnn import conventions
+
 from .layout import gathered_outputs, shared_inputs, slots
 from .shares import share
-from .style import (KIND_ATTRS, cluster_attrs, cluster_name, const_text, detail_lines, header_attrs,
-                    mark_kind, natural_key, node_fill, node_label, node_tooltip, share_node_attrs)
+from .style import (KIND_ATTRS, cluster_attrs, cluster_name, const_text, detail_lines, family_label,
+                    header_attrs, mark_kind, natural_key, node_fill, node_label, node_tooltip,
+                    share_node_attrs)
 from .trace import magnitude
 
 
@@ -178,10 +181,14 @@ def draw_ops(tr, g, scale, show, revealed, hidden, leaves=True):
     # First the grid: dot's order within a rank follows the order nodes first appear in.
     # Without newrank: with it, dot lets crossing minimisation override the chained order.
     g.graph_attr.pop("newrank", None)
-    headers = _grid(tr, grid, all_stand_ins, g, skipped, group_of)
+    headers, position = _grid(tr, grid, all_stand_ins, g, skipped, group_of)
     for (family, t), name in headers.items():
         g.node(name, **header_attrs(t, (family, t) in masked, notes.get((family, t))))
     families = {slot.family for slot in grid.values() if slot.where == "step"}
+    for family in families:
+        name = f"row_{cluster_name(family)[8:]}"
+        if name in position:
+            g.node(name, label=family_label(family), shape="plaintext", fontsize="16")
     layer_scopes = {"/".join(f.split("/")[:i]) for f in families for i in range(1, f.count("/") + 2)}
     for n in tr.nodes:
         if n.id in skipped or (n.id in group_of and group_of[n.id] != n.id):
@@ -221,13 +228,10 @@ def draw_ops(tr, g, scale, show, revealed, hidden, leaves=True):
             edge = (tail(src), all_stand_ins[(dst, (a.family, a.column))].name)
         else:
             edge = (tail(src), head(dst))
-            if a.where == b.where == "step" and a.family == b.family and a.column != b.column:
-                # A recurrence: from the top of one step into the next one, sideways; as a
-                # ranking constraint it would lift every step above the previous one.
-                attrs["constraint"] = "false"
-        if edge not in drawn:       # the outputs of one multi-output op share its inputs
-            drawn.add(edge)
-            g.edge(*edge, **attrs)
+        if edge in drawn:           # the outputs of one multi-output op share its inputs
+            continue
+        drawn.add(edge)
+        _edge(g, position, *edge, **attrs)
     _cut_edges(tr, g)
 
     # Attach clusters bottom-up (a subgraph's text is copied when attached).
@@ -242,22 +246,46 @@ def draw_ops(tr, g, scale, show, revealed, hidden, leaves=True):
     return placed
 
 
-def _lane_ranks(edges, lanes):
+def _edge(g, position, tail, head, **attrs):
+    """Add the edge ``tail -> head``; one against the grid's order (down into a lower rank: a
+    recurrence from the top of a step into the bottom of the next; or right to left in a rank: a
+    reverse direction's) is written ``head -> tail`` and drawn backwards, so that dot ranks it
+    like the other edges and routes it between the walls of the steps' columns; as
+    ``constraint=false`` it would arc over the next step."""
+    ends = [position.get(name.split(":")[0]) for name in (tail, head)]
+    if None not in ends and ends[0] > ends[1]:
+        tail, head = head, tail
+        attrs["dir"] = "back"
+    g.edge(tail, head, **attrs)
+
+
+def _lane_ranks(edges, lanes, same=None):
     """Longest-path level of every lane in the DAG ``edges`` (lane -> lane), iteratively.
 
-    An edge that would close a cycle (steps that disagree on their order) is ignored.
+    ``same`` maps a lane to the lane whose level it shares (a recurrent chain such as ``f*c`` and
+    ``c``, drawn side by side). An edge that would close a cycle (steps that disagree on their
+    order) is ignored.
     """
-    succ, indegree = {}, {lane: 0 for lane in lanes}
+    same = same or {}
+
+    def rep(lane):
+        while lane in same:
+            lane = same[lane]
+        return lane
+
+    edges = [(rep(a), rep(b)) for a, b in edges]
+    reps = {rep(lane) for lane in lanes}
+    succ, indegree = {}, {lane: 0 for lane in reps}
     for a, b in edges:
         if a != b and b not in succ.setdefault(a, set()):
             succ[a].add(b)
             indegree[b] += 1
-    level = {lane: 0 for lane in lanes}
-    ready = [lane for lane in lanes if indegree[lane] == 0]
+    level = {lane: 0 for lane in reps}
+    ready = [lane for lane in reps if indegree[lane] == 0]
     done = set()
-    while len(done) < len(lanes):
+    while len(done) < len(reps):
         if not ready:       # a cycle: release its earliest lane and carry on
-            ready = [min((lane for lane in lanes if lane not in done), key=repr)]
+            ready = [min((lane for lane in reps if lane not in done), key=repr)]
         lane = ready.pop()
         done.add(lane)
         for nxt in sorted(succ.get(lane, ()), key=repr):
@@ -269,10 +297,10 @@ def _lane_ranks(edges, lanes):
                 ready.append(nxt)
     # A lane with no input inside the step (a weight's stand-in, the step's input) sits just
     # below its first consumer rather than on the bottom level, far from where it is used.
-    for lane in lanes:
+    for lane in reps:
         if indegree_of(edges, lane) == 0 and succ.get(lane):
             level[lane] = max(0, min(level[b] for b in succ[lane]) - 1)
-    return level
+    return {lane: level[rep(lane)] for lane in lanes}
 
 
 def indegree_of(edges, lane):
@@ -280,23 +308,32 @@ def indegree_of(edges, lane):
 
 
 def _grid(tr, grid, all_stand_ins, g, skipped, group_of):
-    """Emit the constraints that make the textbook grid; returns the step headers' DOT names.
+    """Emit the constraints that make the textbook grid; returns ``(headers, position)``: the
+    column headers' DOT names by ``(family, t)`` and ``{DOT name: (rank, place)}`` of every node
+    put in a rank (rank 0 at the bottom, place = left-to-right position in it).
 
     Per row (layer/direction), every lane (one op; see :func:`viz.layout.slots`; a stand-in is a
     lane of its own) gets a level, its longest path from the step's inputs, the same in every
-    step. All nodes of one level, over all steps, form one Graphviz rank (``rank=same``) chained
-    left to right by invisible edges: step t's lanes in lane order, then step t+1's. So every
-    step repeats one arrangement (the gates in one order), every step of a row stands at the same
-    height, time runs left to right, and steps never interleave. A header ``t = k`` tops each
-    column; invisible edges from row r's headers to row r+1's first level stack the rows. What
-    comes before the steps (parameters, inputs, initial states, ops done once per sequence) is
-    one row on the left of the bottom level, in creation order.
+    step. All nodes of one level, over all steps of the row, form one Graphviz rank
+    (``rank=same``) chained left to right by invisible edges: step t's lanes in lane order
+    (mirrored in a reverse direction, whose recurrence runs right to left), then step t+1's. So
+    every step repeats one arrangement, every step of a row stands at the same height, time runs
+    left to right and steps never interleave. A recurrent state that feeds the op making the
+    next one directly (``c_t -> f*c -> c_t+1``, GRU's ``h_t -> z*h -> h_t+1``) shares that op's
+    level: the cell path is one straight row through the steps.
+
+    The rows are stacked bottom to top (layer 0, its reverse direction, layer 1, ...), each over
+    its own band: what only that row uses from outside its steps (its parameters and inputs on
+    the lower rank, what is computed once per sequence, e.g. the hoisted input projection, above
+    them, spread under the row's columns), so the band's edges stay short. Between two columns an
+    invisible wall runs through every rank, so step t of every row stands between the same walls
+    (the columns line up across the rows), and one ``t = k`` header per column tops the grid.
     """
     def lane(i):        # the outputs of a multi-output op share its first output's lane
         return grid[group_of.get(i, i)].lane
 
     members = {}        # (family, t) -> {lane: dot name}
-    order = {}          # lane -> sort key inside a level
+    order = {}          # (family, lane) -> sort key inside a level
     lane_edges = {}     # family -> [(lane, lane)]
     for n in tr.nodes:
         slot = grid[n.id]
@@ -304,7 +341,8 @@ def _grid(tr, grid, all_stand_ins, g, skipped, group_of):
             members.setdefault((slot.family, slot.column), {})[slot.lane] = f"n{n.id}"
             order[(slot.family, slot.lane)] = slot.lane
     # A node from before the steps that only one step uses (h0, c0, a detach() cut carried into
-    # the next chunk) is drawn in that step's column, just below where it is used.
+    # the next chunk) is drawn in that step's column, just below (or, for a state of a straight
+    # chain, just before) where it is used.
     own_step = {}
     for n in tr.nodes:
         slot = grid[n.id]
@@ -316,26 +354,40 @@ def _grid(tr, grid, all_stand_ins, g, skipped, group_of):
     own_step = {i: next(iter(keys)) for i, keys in own_step.items()
                 if len(keys) == 1 and not any(i in n.inputs for n in tr.nodes
                                               if grid[n.id].where != "step")}
-    for i, key in own_step.items():
-        consumers = [n for n in tr.nodes if i in n.inputs and grid[n.id].where == "step"]
-        members.setdefault(key, {})[("own", i)] = f"n{i}"
-        order[(key[0], ("own", i))] = min(lane(n.id) for n in consumers) - 0.5
-        for n in consumers:
-            lane_edges.setdefault(key[0], []).append((("own", i), lane(n.id)))
+    recurrent = {}      # family -> {(lane at t, lane at t +- 1)}
     for n in tr.nodes:
         slot = grid[n.id]
         if slot.where != "step":
             continue
         for i in n.inputs:
             src = grid.get(i)
-            if src is not None and src.where == "step" and (src.family, src.column) == \
-                    (slot.family, slot.column) and i not in skipped and lane(i) != lane(n.id):
-                lane_edges.setdefault(slot.family, []).append((lane(i), lane(n.id)))
+            if src is None or src.where != "step" or i in skipped or src.family != slot.family:
+                continue
+            if src.column == slot.column:
+                if lane(i) != lane(n.id):
+                    lane_edges.setdefault(slot.family, []).append((lane(i), lane(n.id)))
+            else:
+                recurrent.setdefault(slot.family, set()).add((lane(i), lane(n.id)))
+    same = {}           # family -> {lane: lane whose level it shares}
+    for family, pairs in recurrent.items():
+        inside = set(lane_edges.get(family, ()))
+        for a, b in pairs:
+            if (b, a) in inside:        # b makes a from a's previous value: one straight chain
+                same.setdefault(family, {})[b] = a
+    for i, key in own_step.items():
+        consumers = [n for n in tr.nodes if i in n.inputs and grid[n.id].where == "step"]
+        members.setdefault(key, {})[("own", i)] = f"n{i}"
+        order[(key[0], ("own", i))] = min(lane(n.id) for n in consumers) - 0.5
+        for n in consumers:
+            lane_edges.setdefault(key[0], []).append((("own", i), lane(n.id)))
+        chained = [lane(n.id) for n in consumers if lane(n.id) in same.get(key[0], {})]
+        if chained:     # c0 starts the cell path's row
+            same[key[0]][("own", i)] = chained[0]
     for s in all_stand_ins.values():
         family, t = s.key
         own = (s.kind, s.node.id)
         members.setdefault(s.key, {})[own] = s.name
-        touching = ([c for c in (grid_consumers(tr, s.node.id, s.key, grid))] if s.kind == "used"
+        touching = (grid_consumers(tr, s.node.id, s.key, grid) if s.kind == "used"
                     else [i for i in s.node.inputs if grid[i].where == "step"
                           and (grid[i].family, grid[i].column) == s.key])
         lanes_touched = [lane(i) for i in touching]
@@ -343,54 +395,123 @@ def _grid(tr, grid, all_stand_ins, g, skipped, group_of):
             lane_edges.setdefault(family, []).append((own, other) if s.kind == "used" else (other, own))
         base = min(lanes_touched, default=0) if s.kind == "used" else max(lanes_touched, default=0)
         order.setdefault((family, own), base + (-0.5 if s.kind == "used" else 0.5))
+    for family, pairs in recurrent.items():
+        for a, b in pairs:
+            if b not in same.get(family, {}):
+                # the next step's op that takes the state from a step's top: first in its
+                # level, where the state comes down between the steps
+                order[(family, b)] = -1
     families = sorted({family for family, _ in members}, key=natural_key)
-    feeds_steps = _feeding_the_steps(tr, grid)
-    before = [f"n{n.id}" for n in tr.nodes if n.id in feeds_steps and n.id not in skipped
-              and group_of.get(n.id, n.id) == n.id and n.id not in own_step]
+    row_of = {family: row for row, family in enumerate(families)}
+    bands = _bands(tr, grid, row_of, skipped, group_of, own_step, all_stand_ins)
     gathered_by = {}
     for s in all_stand_ins.values():
         if s.kind == "gathered":
             gathered_by.setdefault(s.key[0], {})[f"n{s.node.id}"] = None
-    headers = {}
-    previous_headers = {}
-    for row, family in enumerate(sorted(families, key=_row_key)):
+    columns = sorted({t for _, t in members})
+    # A rank: (names on the left, {t: names in column t}, names on the right).
+    ranks = []          # bottom to top
+    for family in families:
+        reverse = conventions.parse_scope(f"{family}/t0").reverse
+        for leaves_or_ops in bands.get(family, ()):
+            # spread under the row's columns, in creation order
+            share = -(-len(leaves_or_ops) // len(columns))
+            ranks.append(([], {t: leaves_or_ops[k * share:(k + 1) * share]
+                               for k, t in enumerate(columns)}, []))
         steps = sorted(t for fam, t in members if fam == family)
         lanes = {x for t in steps for x in members[(family, t)]}
-        level = _lane_ranks(lane_edges.get(family, []), lanes)
-        top = max(level.values()) + 1
+        level = _lane_ranks(lane_edges.get(family, []), lanes, same.get(family))
+        top = max(level.values())
         by_level = {}
-        for lane in lanes:
-            by_level.setdefault(level[lane], []).append(lane)
-        for t in steps:
-            headers[(family, t)] = f"step_{cluster_name(family)[8:]}_t{t}"
+        for x in lanes:
+            by_level.setdefault(level[x], []).append(x)
         for lvl in range(top + 1):
-            names = before if (row == 0 and lvl == 0) else []
+            label = [f"row_{cluster_name(family)[8:]}"] if len(families) > 1 and lvl == top // 2 else []
+            cells = {}
             for t in steps:
-                if lvl == top:
-                    names.append(headers[(family, t)])
-                    continue
-                for x in sorted(by_level.get(lvl, ()), key=lambda x: (order[(family, x)], repr(x))):
-                    name = members[(family, t)].get(x)
-                    if name is not None:
-                        names.append(name)
-            if lvl == top:     # the stack of this row's outputs: right of its last header
-                names = names + list(gathered_by.get(family, ()))
-            g.body.append("\t{rank=same; " + "; ".join(f'"{x}"' for x in names) + "}\n")
-            for a, b in zip(names, names[1:]):
-                g.edge(a, b, style="invis")
-        for t in steps:
-            for x in by_level.get(top - 1, ()):
-                name = members[(family, t)].get(x)
-                if name is not None:     # heavy: the header centred over its column
-                    g.edge(name, headers[(family, t)], style="invis", weight="10")
-            below = previous_headers.get(t)
-            if below is not None:
-                for x in by_level.get(0, ()):
-                    name = members[(family, t)].get(x)
-                    if name is not None:     # heavy: step t of this row over step t below
-                        g.edge(below, name, style="invis", weight="10")
-        previous_headers = {t: headers[(family, t)] for t in steps}
-    return headers
+                in_step = sorted(by_level.get(lvl, ()), key=lambda x: (order[(family, x)], repr(x)),
+                                 reverse=reverse)
+                cells[t] = [members[(family, t)][x] for x in in_step if x in members[(family, t)]]
+            # the stack of this row's outputs: right of its last step
+            ranks.append((label, cells, list(gathered_by.get(family, ())) if lvl == top else []))
+    headers = {}
+    for t in columns:
+        family = min((f for f, k in members if k == t), key=natural_key)
+        headers[(family, t)] = f"step_{cluster_name(family)[8:]}_t{t}"
+    ranks.append(([], {t: [name] for (_, t), name in headers.items()}, []))
+    # Between two columns an invisible wall runs through every rank of the grid (a point per
+    # rank, heavy edges between them): every row's step t stands between the same two walls, so
+    # the columns line up across the rows and a recurrence has its gutter.
+    position = {}
+    previous = None
+    for number, (left, cells, right) in enumerate(ranks):
+        names = list(left)
+        for k, t in enumerate(columns):
+            if k:
+                names.append(f"wall{t}_{number}")
+            names += cells.get(t, [])
+        names += right
+        g.body.append("\t{rank=same; " + "; ".join(f'"{x}"' for x in names) + "}\n")
+        for x, y in zip(names, names[1:]):
+            g.edge(x, y, style="invis")
+        for place, name in enumerate(names):
+            position[name] = (number, place)
+        for t in columns[1:]:
+            g.node(f"wall{t}_{number}", shape="point", width="0", height="0", label="", style="invis")
+            if previous is not None:
+                g.edge(f"wall{t}_{number - 1}", f"wall{t}_{number}", style="invis", weight="100")
+        if previous is not None:        # each rank above the one before: the rows stack
+            g.edge(previous[0], names[0], style="invis", weight="0")
+        previous = names
+    # the header centred over its column
+    for t in columns:
+        family = next(f for f, k in headers if k == t)
+        for x in ranks[-2][1].get(t, ()):
+            g.edge(x, headers[(family, t)], style="invis", weight="10")
+    return headers, position
+
+
+def _bands(tr, grid, row_of, skipped, group_of, own_step, all_stand_ins):
+    """``{family: [leaves, ops]}``: the nodes from outside the steps drawn under each row.
+
+    A node goes to the lowest row whose steps it feeds (through other such nodes), its leaves
+    (parameters, inputs) on a rank below its ops; a node gathering a row's outputs (the stack)
+    is drawn at that row's top instead, and one only a single step uses in that step.
+    """
+    feeding = _feeding_the_steps(tr, grid)
+    gathered = {s.node.id for s in all_stand_ins.values() if s.kind == "gathered"}
+    consumers = {}
+    for n in tr.nodes:
+        for i in n.inputs:
+            consumers.setdefault(i, set()).add(n.id)
+    families = {row: family for family, row in row_of.items()}
+    reach = {}
+    for n in sorted(tr.nodes, key=lambda n: -n.id):      # consumers before their inputs
+        if grid[n.id].where == "step":
+            continue
+        rows = set()
+        for c in consumers.get(n.id, ()):
+            slot = grid[c]
+            rows |= {row_of[slot.family]} if slot.where == "step" and slot.family in row_of \
+                else reach.get(c, set())
+        reach[n.id] = rows
+    bands = {}
+    for n in tr.nodes:
+        if (n.id not in feeding or n.id in skipped or group_of.get(n.id, n.id) != n.id
+                or n.id in own_step or n.id in gathered or not reach.get(n.id)):
+            continue
+        band = bands.setdefault(families[min(reach[n.id])], ([], []))
+        band[0 if not n.inputs else 1].append(n.id)
+    result = {}
+    for family, (leaves, ops) in bands.items():
+        # each leaf under the first op of the band that uses it
+        first = {}
+        for place, i in enumerate(ops):
+            for j in tr.by_id[i].inputs:
+                first.setdefault(j, place)
+        leaves.sort(key=lambda i: (first.get(i, len(ops)), i))
+        result[family] = ([f"n{i}" for i in leaves], [f"n{i}" for i in ops])
+    return result
 
 
 def _feeding_the_steps(tr, grid):

@@ -378,11 +378,12 @@ def _grid(tr, grid, all_stand_ins, g, skipped, group_of):
         consumers = [n for n in tr.nodes if i in n.inputs and grid[n.id].where == "step"]
         members.setdefault(key, {})[("own", i)] = f"n{i}"
         order[(key[0], ("own", i))] = min(lane(n.id) for n in consumers) - 0.5
+        chained = [lane(n.id) for n in consumers if lane(n.id) in same.get(key[0], {})]
+        if chained:     # c0 starts the cell path's row (its other uses: edges down from it)
+            same[key[0]][("own", i)] = chained[0]
+            consumers = [n for n in consumers if lane(n.id) == chained[0]]
         for n in consumers:
             lane_edges.setdefault(key[0], []).append((("own", i), lane(n.id)))
-        chained = [lane(n.id) for n in consumers if lane(n.id) in same.get(key[0], {})]
-        if chained:     # c0 starts the cell path's row
-            same[key[0]][("own", i)] = chained[0]
     for s in all_stand_ins.values():
         family, t = s.key
         own = (s.kind, s.node.id)

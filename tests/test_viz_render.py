@@ -316,3 +316,18 @@ def test_gallery_pictures_fit_slides_and_the_repository():
                 assert im.width * im.height <= 25_000_000, name      # no decompression bomb
                 if name.endswith("_ops.png"):
                     assert im.width <= 3000, (name, im.size)
+
+
+def test_the_fallback_note_in_the_picture_speaks_the_callers_words(tmp_path, capsys):
+    """Drawn by the command line, the legend's note says --max-nodes / --view; from Python it
+    keeps the keyword names."""
+    out = tmp_path / "g.dot"
+    assert cli_main(["--cell", "lstm", "--steps", "30", "--view", "ops", "--max-nodes", "100",
+                     "--out", str(out)]) == 0
+    picture = out.read_text(encoding="utf-8")
+    assert "--max-nodes 100" in picture and "--view ops" in picture
+    assert "max_nodes=" not in picture and "view='" not in picture
+    loss, _ = unrolled("lstm", steps=30, hidden=2)
+    with pytest.warns(viz.GraphTooLargeWarning):
+        source = viz.draw(loss, max_nodes=100).source
+    assert "max_nodes=100" in source and "--max-nodes" not in source

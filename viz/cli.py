@@ -221,7 +221,7 @@ def main(argv=None):
         try:
             graph = draw(loss, view=args.view, show=show, max_nodes=args.max_nodes,
                          fallback=args.fallback, rankdir=args.rankdir, norm=args.norm, params=model,
-                         title=args.title)
+                         title=args.title, words=cli_words)
         except NodeBudgetError as error:
             print(f"error: {cli_words(str(error))}", file=sys.stderr)
             return 2

@@ -135,8 +135,7 @@ def _dot_rankdir(view, rankdir):
 
 def draw(root, *, view="ops", show=("grad", "shape"), max_nodes=DEFAULT_MAX_NODES, fallback="cells",
          rankdir="LR", norm="l2", params=None, hidden=conventions.HIDDEN, title=None, legend=True,
-         revealed=None,
-         leaves=True):
+         revealed=None, leaves=True, words=None):
     """Draw the graph behind ``root`` as a ``graphviz.Digraph`` (built, not rendered).
 
     Call after ``loss.backward(keep_grads=True)`` so that every node has its gradient. In Jupyter
@@ -162,6 +161,9 @@ def draw(root, *, view="ops", show=("grad", "shape"), max_nodes=DEFAULT_MAX_NODE
             drawn faded): used by :func:`viz.animate_backward`.
         leaves: ops view: draw parameters and inputs (False hides them and their edges, which
             declutters long unrolls; the cells and rolled views never draw them).
+        words: a function that puts draw's messages (the fallback note drawn in the legend and
+            its warning) in the caller's words: the command line passes
+            :func:`viz.cli.cli_words`, so its picture says ``--max-nodes``, not ``max_nodes=``.
 
     Returns:
         ``graphviz.Digraph``; its ``microtensor_view`` attribute says which view was drawn,
@@ -200,6 +202,8 @@ def draw(root, *, view="ops", show=("grad", "shape"), max_nodes=DEFAULT_MAX_NODE
                       "loss.backward(keep_grads=True) before drawing to see every gradient",
                       NoGradientWarning, stacklevel=2)
     chosen, message = _choose_view(tr, view, max_nodes, fallback, hidden)
+    if message and words is not None:
+        message = words(message)
     if message:
         warnings.warn(message, GraphTooLargeWarning, stacklevel=2)
     scale = ColorScale.for_range(_view_range(tr, chosen, hidden, leaves))

@@ -279,6 +279,14 @@ def draw_cells(tr, g, scale, show, revealed, hidden, leaves=True):
         attrs = {}
         if label:
             attrs.update(label=label, fontsize="8")
+        last = max(t for f, t in states if f == a[1]) if a[0] == "cell" else None
+        if label and b[0] != "cell" and last > a[2]:
+            # A node fed by every step (the loss over all outputs) stands right of the row's
+            # last step, even when its one drawn edge comes from an earlier one (the last step
+            # that got a gradient before padding): ranked by that edge, it would take the row's
+            # place in the next column and lift the padded steps out of the row.
+            g.edge(name(("cell", a[1], last)), name(b), style="invis")
+            attrs["constraint"] = "false"
         if a[0] == "cell" and b[0] == "cell" and a[1] == b[1] and a[2] > b[2]:
             # A reverse-direction recurrence t+1 -> t, drawn t -> t+1 with the arrow reversed:
             # it ranks like a forward edge and the row keeps its time order.

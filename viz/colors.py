@@ -145,13 +145,16 @@ class ColorScale:
 
     def ticks(self, count=5):
         """Up to ``count`` tick values along the scale, both ends included: decades when the
-        scale spans several, else evenly spaced on the log axis (two significant digits).
+        scale spans several, else evenly spaced on the log axis, with the fewest significant digits
+        (two at least) that keep them apart.
 
         Example:
             >>> ColorScale(1e-8, 1.0).ticks(5)
             [1e-08, 1e-06, 0.0001, 0.01, 1.0]
             >>> ColorScale(1.0, 1.1).ticks(3)
             [1.0, 1.05, 1.1]
+            >>> ColorScale(0.22, 1.0).ticks(5)
+            [0.22, 0.32, 0.47, 0.69, 1.0]
         """
         if self._log_high == self._log_low:
             return [self.low]
@@ -163,8 +166,15 @@ class ColorScale:
             if exps[-1] != int(round(self._log_high)):
                 exps.append(int(round(self._log_high)))
             return [10.0 ** e if e > -300 else 10.0 ** -300 for e in exps]
-        return [float(f"{10 ** (self._log_low + k * (self._log_high - self._log_low) / (count - 1)):.3g}")
-                for k in range(count)]
+        values = [10 ** (self._log_low + k * (self._log_high - self._log_low) / (count - 1))
+                  for k in range(count)]
+        # the fewest significant digits (two at least) that keep the ticks apart: 0.22, 0.32, ...
+        # rather than 0.321, but 1.02, 1.05 on a range 1.0 to 1.1
+        for digits in range(2, 16):
+            rounded = [float(f"{v:.{digits}g}") for v in values]
+            if all(a < b for a, b in zip(rounded, rounded[1:])):
+                return rounded
+        return values
 
 
 def tick_text(value):

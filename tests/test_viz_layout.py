@@ -110,3 +110,21 @@ def test_an_arc_over_the_next_step_and_a_misaligned_column_fail_the_measures():
     aligned = pinned({"p0": (0, 0), "p1": (2, 0), "q0": (0, 2), "q1": (2, 2)}, [], rows)
     beside = pinned({"p0": (0, 0), "p1": (2, 0), "q0": (4, 2), "q1": (6, 2)}, [], rows)
     assert aligned["alignment"] == pytest.approx(1.0) and beside["alignment"] < 0
+
+
+@needs_dot
+def test_a_long_cells_view_wraps_onto_lines_that_each_keep_the_grid():
+    """30 steps are two lines of 15 (at most viz.views.WRAP a line), one under the other: each
+    line a straight row in time order, the recurrence between them drawn as a stub naming the
+    next line's first step and a row title naming the line's predecessor."""
+    from viz.views import WRAP
+    graph, _ = layout_of(dict(cell="lstm", steps=30, hidden=2), "cells")
+    lines = {name: (f"{family} line {t // 15}", t) for name, (family, t) in graph.microtensor_grid.items()}
+    m = measure(graph, lines)
+    assert WRAP < 30 and len(m["spread"]) == 2 and m["max_spread"] <= 0.25 and m["time_ordered"], m
+    centres = {}
+    for name, (line, t) in lines.items():
+        centres.setdefault(line, []).append(t)
+    assert sorted(len(ts) for ts in centres.values()) == [15, 15]
+    assert 'label="t = 15"' in graph.source and "from t = 14" in graph.source
+    assert m["width"] < 1600      # points: wrapped, not a 3,300-point strip

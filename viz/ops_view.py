@@ -151,6 +151,10 @@ def draw_ops(tr, g, scale, show, revealed, hidden, leaves=True):
     shared = {i for i in shared_inputs(tr) if i not in skipped}
     gathered = gathered_outputs(tr)
     all_stand_ins = stand_ins(tr, leaves)
+    # A step's slice of a sequence shared by the steps (x_proj[t]) is drawn without its edge from
+    # the sequence, which would fan across the picture: the slice stands for it in its step.
+    slices = {dst for src, dst in tr.edges if src in shared and grid[dst].where == "step"
+              and (src, (grid[dst].family, grid[dst].column)) not in all_stand_ins}
     # A multi-output op (split into the gates) is one node with a port per named output.
     group_of = {n.id: n.record.node_id for n in tr.nodes if n.record.num_outputs > 1}
 
@@ -198,6 +202,8 @@ def draw_ops(tr, g, scale, show, revealed, hidden, leaves=True):
                                         scale, show, revealed)
         else:
             attrs = _node_attrs(n, tr, scale, show, revealed, roots)
+        if n.id in slices:      # its edge from the sequence is left out: the legend says so
+            attrs["class"] = "slice"
         slot = grid[n.id]
         if slot.where != "step" and n.scope and n.scope not in layer_scopes:
             cluster(n.scope).node(f"n{n.id}", **attrs)

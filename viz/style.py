@@ -282,7 +282,8 @@ def styles_used(source):
     """The marks a drawn graph's DOT ``source`` uses, so that the legend explains those and only
     those: fills (``"zero"``, ``"nograd"``, ``"unreached"``, ``"bad"``, ``"masked"``) and shapes
     (``"param"``, ``"stand-in"``, ``"multi"``, ``"input"``, ``"loss"``, ``"detach"``,
-    ``"summary"``: an edge standing for several).
+    ``"summary"``: an edge standing for several, ``"slice"``: a step's slice of a sequence drawn
+    without its edge from the sequence).
 
     Example:
         >>> sorted(styles_used('n1 [fillcolor="#ffffff" shape=note style=filled]'))
@@ -293,7 +294,7 @@ def styles_used(source):
              "unreached": f'fillcolor="{UNREACHED_FILL}"', "bad": f'fillcolor="{BAD_FILL}"',
              "masked": f'fillcolor="{MASKED_FILL}"', "param": 'style="filled,bold"',
              "input": "shape=note", "loss": "shape=doubleoctagon", "multi": "shape=plain",
-             "detach": "dashed", "summary": "other steps"}
+             "detach": "dashed", "summary": "other steps", "slice": "class=slice"}
     for key, mark in marks.items():
         if mark in source:
             used.add(key)
@@ -305,6 +306,23 @@ def styles_used(source):
         if f'BGCOLOR="{fill}"' in source:
             used.add(key)
     return used
+
+
+def _lines(pieces, joint, width=110):
+    """``pieces`` joined by ``joint`` into lines of at most ``width`` characters (a longer piece
+    stays whole on a line of its own).
+
+    Example:
+        >>> _lines(["a" * 6, "b" * 6, "c" * 6], " · ", width=15)
+        ['aaaaaa · bbbbbb', 'cccccc']
+    """
+    lines = []
+    for piece in pieces:
+        if lines and len(lines[-1]) + len(joint) + len(piece) <= width:
+            lines[-1] += joint + piece
+        else:
+            lines.append(piece)
+    return lines
 
 
 def legend_label(scale, norm, view, extra=None, title=None, used=None):
@@ -322,7 +340,7 @@ def legend_label(scale, norm, view, extra=None, title=None, used=None):
     """
     everything = used is None
     used = {"zero", "nograd", "unreached", "masked", "bad", "param", "stand-in", "multi", "input",
-            "loss", "detach", "summary"} if everything else set(used)
+            "loss", "detach", "summary", "slice"} if everything else set(used)
     values = scale.ticks(13 if scale.decades >= 1 else 5)
     bar = "".join(f'<TD BGCOLOR="{interpolate(scale.position(v))}"'
                   f' WIDTH="40" HEIGHT="14" FIXEDSIZE="TRUE"></TD>' for v in values)
@@ -363,6 +381,8 @@ def legend_label(scale, norm, view, extra=None, title=None, used=None):
         parts += ["bold box = parameter (∇ = sum over the steps)"] if "param" in used else []
         parts += ["plain box = a tensor shared by the steps, as this step uses it "
                   "(∇ = this step's share)"] if "stand-in" in used else []
+        parts += ["a getitem without an input edge = this step's slice of the sequence of that "
+                  "name, computed once for all steps under them"] if "slice" in used else []
         parts += ["note = input"] if "input" in used else []
     elif view == "cells":
         parts = ["one box per cell and time step, coloured by ∇ of its hidden state"]
@@ -372,9 +392,10 @@ def legend_label(scale, norm, view, extra=None, title=None, used=None):
         parts = ["each layer/direction drawn once; its strip shows ∇ of the hidden state at every step"]
     parts += ["octagon = loss"] if "loss" in used else []
     parts += ["dashed = cut by detach()"] if "detach" in used else []
-    rows.append(row(text(" · ".join(parts), 9)))
+    # a few short lines rather than one as wide as a long picture
+    rows += [row(text(line, 9)) for line in _lines(parts, " · ")]
     if extra:
-        rows.append(row(text(extra, 9, color="#b00000")))
+        rows += [row(text(line, 9, color="#b00000")) for line in _lines(extra.split(" "), " ")]
     return ('<<TABLE ID="legend" TOOLTIP="legend" HREF="#legend" BORDER="1" COLOR="#999999" '
             'CELLBORDER="0" CELLSPACING="1" CELLPADDING="3" '
             f'BGCOLOR="white">{"".join(rows)}</TABLE>>')

@@ -23,6 +23,7 @@ from .style import (dot_text, family_label, header_attrs, kept_node_attrs, natur
 from .trace import short, shape_text
 
 _STRIP_CELLS = 60             # most squares in a rolled view's strip (more steps share a square)
+WRAP = 20      # the most time steps on one line of the cells view
 NO_STEPS = ("view='cells' and view='rolled' need time-step scopes: run each step inside "
             "mt.scope('<model>/l<k>/t<t>') (rnn.RNN/LSTM/GRU do, unless fused=True); this graph "
             "has none, use view='ops'")
@@ -226,52 +227,76 @@ def draw_cells(tr, g, scale, show, revealed, hidden, leaves=True):
     # chain's order but not the order of sibling clusters.
     families = sorted({f for f, _ in states}, key=family_key, reverse=True)
     columns = sorted({t for _, t in states})
-    g.node("rows", label="", shape="point", style="invis", width="0")
-    chain = ["rows"]
-    for family in families:
-        g.node(f"row_{name(('cell', family, 0))}", label=family_label(family), shape="plaintext",
-               fontsize="11")
-        chain.append(f"row_{name(('cell', family, 0))}")
+    # A long sequence wraps onto lines of at most WRAP steps, one under the other (a 40-step row
+    # would be a 4,500 px strip no slide can show readably); the recurrence from a line's last
+    # step to the next line's first is drawn as a pair of labelled stubs.
+    lines = [columns[k:k + math.ceil(len(columns) / math.ceil(len(columns) / WRAP))]
+             for k in range(0, len(columns), math.ceil(len(columns) / math.ceil(len(columns) / WRAP)))]
+    line_of = {t: number for number, line in enumerate(lines) for t in line}
+    chain, row_label = [], {}
+    for number, line in enumerate(lines):
+        chain.append("rows" if number == 0 else f"rows_{number}")
+        g.node(chain[-1], label="", shape="point", style="invis", width="0")
+        for family in families:
+            label = f"row_{name(('cell', family, 0))}" + (f"_{number}" if number else "")
+            text = family_label(family)
+            if number:      # a continued line: its row title names the step it continues
+                reverse = conventions.parse_scope(f"{family}/t0").reverse
+                text += f"\\n{'to' if reverse else 'from'} t = {lines[number - 1][-1]}"
+            g.node(label, label=text, shape="plaintext", fontsize="11")
+            row_label[name(("cell", family, line[0]))] = label
+            chain.append(label)
     _rank_chain(g, chain)
     # Past 50 steps only every tenth column is titled: 2,000 headers would double the drawing.
-    titled = {t for t in columns if len(columns) <= 50 or t % 10 == 0 or t == columns[-1]}
-    for t in columns:
-        header = f"step_t{t}"
-        all_masked = all((f, t) in masked for f in families if (f, t) in states)
+    titled = {t for t in columns if len(columns) <= 50 or t % 10 == 0 or t == columns[-1]
+              or t == lines[line_of[t]][0]}
+    for place in range(len(lines[0])):
         chain = []
-        if t in titled:
-            g.node(header, **header_attrs(t, all_masked))
-            chain.append(header)
-        for family in families:
-            node = states.get((family, t))
-            if node is None:
+        for line in lines:
+            if place >= len(line):
                 continue
-            fill, fontc = node_fill(node, scale, revealed)
-            lines = [hidden + (f" {shape_text(node.shape)}" if "shape" in show else "")]
-            if "grad" in show and not reached(node, revealed):
-                lines.append(f"∇{hidden} not reached yet")
-            elif "grad" in show:
-                lines.append(f"∇{hidden} {short(node.grad_magnitude)}" if node.status != "nograd"
-                             else f"∇{hidden} none")
-            if (family, t) in masked:
-                lines.append("masked (padding)")
-                fill, fontc = MASKED_FILL, "#555555"
-            elif (family, t) in notes:
-                lines.append(notes[(family, t)])
-            cell = name(("cell", family, t))
-            g.node(cell, label="\\n".join(lines), shape="box", style="rounded,filled",
-                   fillcolor=fill, fontcolor=fontc, id=cell,
-                   tooltip=f"{family_label(family)}, t = {t}\\n" + node_tooltip(node, tr.norm))
-            chain.append(cell)
+            t = line[place]
+            header = f"step_t{t}"
+            all_masked = all((f, t) in masked for f in families if (f, t) in states)
+            if t in titled:
+                g.node(header, **header_attrs(t, all_masked))
+                chain.append(header)
+            for family in families:
+                node = states.get((family, t))
+                if node is None:
+                    continue
+                fill, fontc = node_fill(node, scale, revealed)
+                lines_of_text = [hidden + (f" {shape_text(node.shape)}" if "shape" in show else "")]
+                if "grad" in show and not reached(node, revealed):
+                    lines_of_text.append(f"∇{hidden} not reached yet")
+                elif "grad" in show:
+                    lines_of_text.append(f"∇{hidden} {short(node.grad_magnitude)}"
+                                         if node.status != "nograd" else f"∇{hidden} none")
+                if (family, t) in masked:
+                    lines_of_text.append("masked (padding)")
+                    fill, fontc = MASKED_FILL, "#555555"
+                elif (family, t) in notes:
+                    lines_of_text.append(notes[(family, t)])
+                cell = name(("cell", family, t))
+                g.node(cell, label="\\n".join(lines_of_text), shape="box", style="rounded,filled",
+                       fillcolor=fill, fontcolor=fontc, id=cell,
+                       tooltip=f"{family_label(family)}, t = {t}\\n" + node_tooltip(node, tr.norm))
+                chain.append(cell)
         _rank_chain(g, chain)
-    first = columns[0]
-    for family in families:
-        if (family, first) in states:
-            g.edge(f"row_{name(('cell', family, 0))}", name(("cell", family, first)), style="invis")
-    g.edge("rows", f"step_t{first}", style="invis")     # the first column is always titled
+    for number, line in enumerate(lines):
+        for family in families:
+            if (family, line[0]) in states:
+                label = f"row_{name(('cell', family, 0))}" + (f"_{number}" if number else "")
+                g.edge(label, name(("cell", family, line[0])), style="invis", weight="10")
+        # the first column of every line is titled
+        g.edge("rows" if number == 0 else f"rows_{number}", f"step_t{line[0]}", style="invis")
     for n in tr.nodes:
         if n.id in keep:
             g.node(f"n{n.id}", **kept_node_attrs(n, scale, tr, show, revealed))
+    if len(lines) > 1:      # the loss right of the longest line, not in its last column
+        for i in tr.roots:
+            family = next(f for f in families if (f, lines[0][-1]) in states)
+            g.edge(name(("cell", family, lines[0][-1])), f"n{i}", style="invis")
     edges = contracted_edges(tr, unit_of, lambda u: (u[1], u[2]) if u[0] == "cell" else None,
                              lambda u: states[(u[1], u[2])].status != "zero")
     above = {family: i for i, family in enumerate(families)}     # smaller = higher up
@@ -287,7 +312,10 @@ def draw_cells(tr, g, scale, show, revealed, hidden, leaves=True):
             # place in the next column and lift the padded steps out of the row.
             g.edge(name(("cell", a[1], last)), name(b), style="invis")
             attrs["constraint"] = "false"
-        if a[0] == "cell" and b[0] == "cell" and a[1] == b[1] and a[2] > b[2]:
+        if a[0] == "cell" and b[0] == "cell" and line_of[a[2]] != line_of[b[2]]:
+            _wrapped_edge(g, name(a), a[2], name(b), b[2],
+                          lambda cell: row_label[cell], **attrs)
+        elif a[0] == "cell" and b[0] == "cell" and a[1] == b[1] and a[2] > b[2]:
             # A reverse-direction recurrence t+1 -> t, drawn t -> t+1 with the arrow reversed:
             # it ranks like a forward edge and the row keeps its time order.
             g.edge(name(b), name(a), dir="back", **attrs)
@@ -300,6 +328,20 @@ def draw_cells(tr, g, scale, show, revealed, hidden, leaves=True):
     cut_stubs(tr, lambda nm, **kw: g.node(nm, **kw),
               lambda s, d, **kw: g.edge(s if isinstance(s, str) else f"n{s}", f"n{d}", **kw))
     return {name(("cell",) + key): key for key in states}
+
+
+def _wrapped_edge(g, tail, t_tail, head, t_head, label_of, **attrs):
+    """An edge between the end of one line of a wrapped cells view and the start of the next:
+    right of the earlier step (at its line's end) a stub naming the later step (``t = 20``); at
+    the next line's start the edge comes from (or, in a reverse direction, goes to) the row's
+    title, which names the earlier step. Arrows point the way the edge goes."""
+    early, late = (tail, head) if t_tail < t_head else (head, tail)
+    out_stub = f"wrap_{early}_to_{late}"
+    g.node(out_stub, label=f"t = {max(t_tail, t_head)}", shape="plaintext", fontsize="9",
+           fontcolor="#555555")
+    back = {} if t_tail < t_head else {"dir": "back"}
+    g.edge(early, out_stub, **back, **attrs)
+    g.edge(label_of(late), late, **back, **attrs)
 
 
 def _rank_chain(g, names):

@@ -4,6 +4,7 @@ Pictures (PNG, from seeded float64 models so that they only change when the code
 
 - ``rnn_4_steps_ops.png``, ``lstm_4_steps_ops.png``, ``gru_4_steps_ops.png``: one cell of each kind
   unrolled over 4 steps, every op drawn, loss on the last step.
+- ``rnn_2_layer_bidirectional_ops.png``: a 2-layer bidirectional RNN, every op: the stacked grid.
 - ``lstm_2_layer_bidirectional_cells.png``: a 2-layer bidirectional LSTM, one box per cell and step.
 - ``rnn_vs_lstm_30_steps_rolled.png``: a vanilla RNN and an LSTM over 30 steps, each drawn once
   with a strip of ``||dL/dh_t||`` per step on one shared colour scale: the RNN's gradient vanishes.
@@ -38,6 +39,13 @@ def _ops_pictures(out):
                             title=f"{title} unrolled over 4 steps, loss on the last output "
                                   f"(every op; colour = log10 of the gradient norm)"))
     return paths
+
+
+def _stacked_ops(out):
+    loss, model = unrolled("rnn", steps=3, hidden=3, layers=2, bidirectional=True, seed=0)
+    return [render(loss, os.path.join(out, "rnn_2_layer_bidirectional_ops.png"), params=model,
+                   title="2-layer bidirectional RNN over 3 steps (every op): columns = time steps, "
+                         "rows = layers and directions, each row over its parameters")]
 
 
 def _bidirectional_cells(out):
@@ -108,7 +116,7 @@ def _animation(out):
     return [target]
 
 
-PICTURES = (_ops_pictures, _bidirectional_cells, _vanishing, _tbptt, _masked, _animation)
+PICTURES = (_ops_pictures, _stacked_ops, _bidirectional_cells, _vanishing, _tbptt, _masked, _animation)
 
 
 def build(out=DEFAULT_OUT):

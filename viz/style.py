@@ -308,7 +308,7 @@ def styles_used(source):
     return used
 
 
-def _lines(pieces, joint, width=110):
+def _lines(pieces, joint, width=150):
     """``pieces`` joined by ``joint`` into lines of at most ``width`` characters (a longer piece
     stays whole on a line of its own).
 
@@ -381,8 +381,8 @@ def legend_label(scale, norm, view, extra=None, title=None, used=None):
         parts += ["bold box = parameter (∇ = sum over the steps)"] if "param" in used else []
         parts += ["plain box = a tensor shared by the steps, as this step uses it "
                   "(∇ = this step's share)"] if "stand-in" in used else []
-        parts += ["a getitem without an input edge = this step's slice of the sequence of that "
-                  "name, computed once for all steps under them"] if "slice" in used else []
+        parts += ["getitem without an input edge = this step's slice of the sequence of that name "
+                  "(computed once, under the steps)"] if "slice" in used else []
         parts += ["note = input"] if "input" in used else []
     elif view == "cells":
         parts = ["one box per cell and time step, coloured by ∇ of its hidden state"]

@@ -28,6 +28,10 @@ CASES = {
                                               bidirectional=True, loss="all"), "cells", 0.20, 4, 4.0, 10),
     "gru_2_layer_cells": (dict(cell="gru", steps=5, hidden=3, layers=2, loss="all"),
                           "cells", 0.20, 4, 4.0, 2),
+    # the loss fed by every step of two rows, each edge drawn (three steps: no "+ k other steps")
+    "gru_2_layer_bidirectional_3_steps_cells": (dict(cell="gru", steps=3, hidden=2, layers=2,
+                                                     bidirectional=True, loss="all"),
+                                                "cells", 0.20, 16, 4.0, 10),
     # the loss is fed by every step; its one drawn edge comes from the last unpadded one
     "lstm_lengths_masked_cells": (dict(cell="lstm", steps=6, hidden=3, lengths=[4], loss="all"),
                                   "cells", 0.20, 2, 5.0, 2),

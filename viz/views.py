@@ -305,11 +305,11 @@ def draw_cells(tr, g, scale, show, revealed, hidden, leaves=True):
         if label:
             attrs.update(label=label, fontsize="8")
         last = max(t for f, t in states if f == a[1]) if a[0] == "cell" else None
-        if label and b[0] != "cell" and last > a[2]:
-            # A node fed by every step (the loss over all outputs) stands right of the row's
-            # last step, even when its one drawn edge comes from an earlier one (the last step
-            # that got a gradient before padding): ranked by that edge, it would take the row's
-            # place in the next column and lift the padded steps out of the row.
+        if a[0] == "cell" and b[0] != "cell" and last > a[2]:
+            # A node fed by an earlier step than the row's last (the loss over all outputs; the
+            # one drawn edge of "+ k other steps" from the last step before padding) stands
+            # right of the row's last step: ranked by that edge, the edge would take the row's
+            # place in the columns it crosses and push the later steps out of the row.
             g.edge(name(("cell", a[1], last)), name(b), style="invis")
             attrs["constraint"] = "false"
         if a[0] == "cell" and b[0] == "cell" and line_of[a[2]] != line_of[b[2]]:

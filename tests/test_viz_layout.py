@@ -70,7 +70,8 @@ def test_textbook_grid(name):
                                 dict(cell="gru", steps=3, hidden=2, layers=2, bidirectional=True)])
 def test_reverse_directions_masks_and_layers_keep_the_grid_in_the_ops_view(kw):
     graph, m = layout_of(kw, "ops")
-    assert m["max_spread"] <= 0.25 and m["time_ordered"], m
+    assert m["max_spread"] <= 0.25 and m["time_ordered"] and m["alignment"] >= 0.5, m
+    assert m["fill"] >= 0.075, m
 
 
 @needs_dot

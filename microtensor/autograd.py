@@ -13,14 +13,13 @@ Example:
     array([2., 4., 6.], dtype=float32)
 """
 import functools
-import gc
 from heapq import heappop, heappush
 from contextlib import contextmanager
 
 import numpy as np
 
 from .core import GradMode
-from .core import TensorBase, VersionClock
+from .core import TensorBase, VersionClock, gc_paused
 from .errors import FREED_MESSAGE, AnomalyError, GraphFreedError, ShapeError
 from .function import kind_of_nonfinite
 from .gradients import IndexedGrad, OuterGrad
@@ -332,10 +331,7 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
     done = None                      # multi-output nodes already run (their other outputs skip)
     # The pass allocates no reference cycles, only arrays and small tuples, so the cyclic
     # collector has nothing to find while it runs; at batch 1 it was ~10% of a training step.
-    collecting = gc.isenabled()
-    if collecting:
-        gc.disable()
-    try:
+    with gc_paused():
         while heap:
             tensor = heappop(heap)[1]
             node = tensor._node
@@ -410,9 +406,6 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
                 if not keep_grads:
                     # Drop the structure too, so intermediate activations can be collected.
                     node.inputs = ()
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def backward(tensor, gradient=None, retain_graph=False, keep_grads=False):

@@ -199,7 +199,7 @@ class Function:
         ctx._saved = ()
         ctx.freed = False
         try:
-            out = cls.forward(ctx, *arrays, **attrs)
+            out = cls.forward(ctx, *arrays, **attrs) if attrs else cls.forward(ctx, *arrays)
         except MicrotensorError:
             raise
         except ValueError as error:

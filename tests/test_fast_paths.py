@@ -168,3 +168,16 @@ def test_the_engine_runs_exactly_the_schedule_backward_steps_describes():
     assert order == expected and len(order) == len(set(order))
     unused = [r.id for r in records if r.op == "split" and r.output_index == 3]
     assert unused and unused[0] not in order
+
+
+def test_gc_paused_is_reentrant_and_restores_on_error():
+    import gc
+    with mt.gc_paused():
+        with mt.gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()          # the inner block leaves it as the outer one set it
+    assert gc.isenabled()
+    with pytest.raises(KeyError):
+        with mt.gc_paused():
+            raise KeyError("x")
+    assert gc.isenabled()

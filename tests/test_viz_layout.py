@@ -133,3 +133,23 @@ def test_a_long_cells_view_wraps_onto_lines_that_each_keep_the_grid():
     assert sorted(len(ts) for ts in centres.values()) == [15, 15]
     assert 'label="t = 15"' in graph.source and "from t = 14" in graph.source
     assert m["width"] < 1600      # points: wrapped, not a 3,300-point strip
+
+
+@needs_dot
+@pytest.mark.parametrize("kw, chain", [
+    (dict(cell="lstm", steps=4, hidden=3), ("f*c", "c")),                 # the cell path
+    (dict(cell="lstm", steps=4, hidden=2, batch=2, lengths=[4, 2]), ("f*c", "c")),
+    (dict(cell="gru", steps=4, hidden=3), ("z*h", "h")),
+    (dict(cell="rnn", steps=4, hidden=3), ("h_proj", "h")),               # d2l's row of h_t
+])
+def test_the_state_path_is_one_straight_row_through_the_steps(kw, chain):
+    from viz.quality import layout_json
+    graph, _ = layout_of(kw, "ops")
+    tr = graph.microtensor_trace
+    ys = {}
+    for obj in layout_json(graph)["objects"]:
+        i = int(obj["name"][1:]) if obj["name"][1:].isdigit() and obj["name"][0] == "n" else None
+        if i is not None and i in tr.by_id and tr.by_id[i].name in chain and tr.by_id[i].step:
+            ys.setdefault(tr.by_id[i].name, []).append(float(obj["pos"].split(",")[1]))
+    assert sorted(ys) == sorted(chain) and all(len(v) == kw["steps"] for v in ys.values()), ys
+    assert len({y for v in ys.values() for y in v}) == 1, ys

@@ -376,10 +376,12 @@ def _grid(tr, grid, all_stand_ins, g, skipped, group_of):
                 recurrent.setdefault(slot.family, set()).add((lane(i), lane(n.id)))
     same = {}           # family -> {lane: lane whose level it shares}
     for family, pairs in recurrent.items():
-        inside = set(lane_edges.get(family, ()))
-        for a, b in pairs:
-            if (b, a) in inside:        # b makes a from a's previous value: one straight chain
-                same.setdefault(family, {})[b] = a
+        for a, b in sorted(pairs, key=repr):
+            # b makes a from a's previous value in a few ops (f*c -> c; f*c -> c -> where under
+            # lengths): one straight chain, all on a's level
+            path = _short_path(lane_edges.get(family, ()), b, a)
+            for x in path[:-1]:
+                _link(same.setdefault(family, {}), x, a)
     for i, key in own_step.items():
         consumers = [n for n in tr.nodes if i in n.inputs and grid[n.id].where == "step"]
         members.setdefault(key, {})[("own", i)] = f"n{i}"
@@ -402,12 +404,6 @@ def _grid(tr, grid, all_stand_ins, g, skipped, group_of):
             lane_edges.setdefault(family, []).append((own, other) if s.kind == "used" else (other, own))
         base = min(lanes_touched, default=0) if s.kind == "used" else max(lanes_touched, default=0)
         order.setdefault((family, own), base + (-0.5 if s.kind == "used" else 0.5))
-    for family, pairs in recurrent.items():
-        for a, b in pairs:
-            if b not in same.get(family, {}):
-                # the next step's op that takes the state from a step's top: first in its
-                # level, where the state comes down between the steps
-                order[(family, b)] = -1
     families = sorted({family for family, _ in members}, key=natural_key)
     row_of = {family: row for row, family in enumerate(families)}
     bands = _bands(tr, grid, row_of, skipped, group_of, own_step, all_stand_ins)
@@ -432,6 +428,12 @@ def _grid(tr, grid, all_stand_ins, g, skipped, group_of):
         by_level = {}
         for x in lanes:
             by_level.setdefault(level[x], []).append(x)
+        chained = set(same.get(family, {})) | set(same.get(family, {}).values())
+        for a, b in recurrent.get(family, ()):
+            if b not in chained and b in level and a in level and level[b] < level[a]:
+                # the next step's op that takes the state from a step's top: first in its
+                # level, where the state comes down between the steps
+                order[(family, b)] = -1
         for lvl in range(top + 1):
             label = [f"row_{cluster_name(family)[8:]}"] if len(families) > 1 and lvl == top // 2 else []
             cells = {}
@@ -476,6 +478,43 @@ def _grid(tr, grid, all_stand_ins, g, skipped, group_of):
         for x in ranks[-2][1].get(t, ()):
             g.edge(x, headers[(family, t)], style="invis", weight="10")
     return headers, position
+
+
+def _short_path(edges, start, goal, most=2):
+    """Lanes from ``start`` to ``goal`` along ``edges`` in at most ``most`` steps (shortest), or
+    ``[]``; breadth first, no recursion."""
+    if start == goal:
+        return []
+    succ = {}
+    for a, b in edges:
+        succ.setdefault(a, set()).add(b)
+    came = {start: None}
+    frontier = [start]
+    for _ in range(most):
+        nxt = []
+        for lane in frontier:
+            for b in sorted(succ.get(lane, ()), key=repr):
+                if b not in came:
+                    came[b] = lane
+                    nxt.append(b)
+        frontier = nxt
+        if goal in came:
+            path = [goal]
+            while came[path[-1]] is not None:
+                path.append(came[path[-1]])
+            return path[::-1]
+    return []
+
+
+def _link(same, lane, other):
+    """Put ``lane`` on ``other``'s level in ``same`` (lane -> lane), never closing a loop."""
+    def root(x):
+        while x in same:
+            x = same[x]
+        return x
+    a, b = root(lane), root(other)
+    if a != b:
+        same[a] = b
 
 
 def _bands(tr, grid, row_of, skipped, group_of, own_step, all_stand_ins):

@@ -145,7 +145,8 @@ class LSTMSequence(mt.Function):
     name = "lstm_fused"
 
     @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, *biases, mask=None, reverse=False):
+    def forward(ctx, x, h0, c0, w_ih, w_hh, *biases, mask=None, reverse=False,
+                stack_states=False):
         T, B, _ = x.shape
         H = h0.shape[1]
         dtype = x.dtype
@@ -186,7 +187,8 @@ class LSTMSequence(mt.Function):
         ctx.w_ih, ctx.w_hh = w_ih, w_hh
         ctx.n_bias, ctx.mask, ctx.reverse = len(biases), mask, reverse
         ctx.save_for_backward(x, acts_time, hs, cs, tanh_cs, out)
-        return out, hs[T].copy(), cs[T].copy()
+        last = slice(T, T + 1) if stack_states else T         # (1, B, H) or (B, H)
+        return out, hs[last].copy(), cs[last].copy()
 
     @staticmethod
     def backward(ctx, d_output, d_h_n, d_c_n):
@@ -220,8 +222,8 @@ class LSTMSequence(mt.Function):
         to_cell *= o                                          # o (1 - tanh(c')^2)
         keep, carry = _masks_in_processing_order(mask, reverse, dtype)
         d_out = _output_grads(d_output, mask, reverse)
-        dh = d_h_n.copy()                                     # dL/d(state after step s)
-        dc = d_c_n.copy()
+        dh = d_h_n.reshape(B, H).copy()                       # dL/d(state after step s)
+        dc = d_c_n.reshape(B, H).copy()
         w_hh = ctx.w_hh
         need_h0 = ctx.needs_input_grad[1]
         tmp = np.empty((B, H), dtype=dtype)
@@ -259,7 +261,7 @@ class GRUSequence(mt.Function):
     name = "gru_fused"
 
     @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, *biases, mask=None, reverse=False):
+    def forward(ctx, x, h0, w_ih, w_hh, *biases, mask=None, reverse=False, stack_states=False):
         T, B, _ = x.shape
         H = h0.shape[1]
         dtype = x.dtype
@@ -293,7 +295,7 @@ class GRUSequence(mt.Function):
         ctx.n_bias, ctx.mask, ctx.reverse = len(biases), mask, reverse
         out = _masked_outputs(hs, mask, reverse)
         ctx.save_for_backward(x, hs, gh_all, rz, n_all, out)
-        return out, hs[T].copy()
+        return out, hs[T:T + 1].copy() if stack_states else hs[T].copy()
 
     @staticmethod
     def backward(ctx, d_output, d_h_n):
@@ -314,7 +316,7 @@ class GRUSequence(mt.Function):
         r_factor *= 1 - r                                     # (W_hn h + b_hn) r (1 - r)
         keep, carry = _masks_in_processing_order(mask, reverse, dtype)
         d_out = _output_grads(d_output, mask, reverse)
-        dh = d_h_n.copy()
+        dh = d_h_n.reshape(hs.shape[1:]).copy()
         d_gi_time = np.empty((T, B, 3 * H), dtype=dtype)
         d_gh_time = np.empty_like(d_gi_time)
         d_gi = d_gi_time[::-1] if reverse else d_gi_time
@@ -353,7 +355,8 @@ class RNNSequence(mt.Function):
     name = "rnn_fused"
 
     @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, *biases, nonlinearity="tanh", mask=None, reverse=False):
+    def forward(ctx, x, h0, w_ih, w_hh, *biases, nonlinearity="tanh", mask=None, reverse=False,
+                stack_states=False):
         T, B, _ = x.shape
         H = h0.shape[1]
         bias = biases[0] + biases[1] if biases else None
@@ -377,7 +380,7 @@ class RNNSequence(mt.Function):
         ctx.n_bias, ctx.mask, ctx.reverse, ctx.relu = len(biases), mask, reverse, relu
         out = _masked_outputs(hs, mask, reverse)
         ctx.save_for_backward(x, hs, out)
-        return out, hs[T].copy()
+        return out, hs[T:T + 1].copy() if stack_states else hs[T].copy()
 
     @staticmethod
     def backward(ctx, d_output, d_h_n):
@@ -391,7 +394,7 @@ class RNNSequence(mt.Function):
         factor = (new > 0).astype(dtype) if ctx.relu else 1 - new * new
         keep, carry = _masks_in_processing_order(mask, reverse, dtype)
         d_out = _output_grads(d_output, mask, reverse)
-        dh = d_h_n.copy()
+        dh = d_h_n.reshape(hs.shape[1:]).copy()
         d_pre_time = np.empty((T,) + hs.shape[1:], dtype=dtype)
         d_pre = d_pre_time[::-1] if reverse else d_pre_time
         w_hh = ctx.w_hh
@@ -427,7 +430,7 @@ def _mask_array(mask):
 
 
 def lstm_sequence(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, mask=None,
-                  reverse=False):
+                  reverse=False, stack_states=False):
     """Run one LSTM layer/direction over ``x`` as one fused op.
 
     Args:
@@ -435,6 +438,8 @@ def lstm_sequence(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, ma
         weight_ih (4H, I), weight_hh (4H, H), bias_ih, bias_hh (4H,) or None: PyTorch's layout.
         mask: optional (T, B, 1) booleans; False steps keep the state and output 0.
         reverse: run from the last step to the first.
+        stack_states: return h_n and c_n as (1, B, H), the layout of a one-layer, one-direction
+            layer's final states (rnn's layers ask for it: no reshape node per state).
 
     Returns: ``(output (T, B, H), (h_n, c_n))``.
 
@@ -447,18 +452,19 @@ def lstm_sequence(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, ma
     """
     h0, c0 = state
     out, h_n, c_n = LSTMSequence.apply(x, h0, c0, weight_ih, weight_hh, *_biases(bias_ih, bias_hh),
-                                       mask=_mask_array(mask), reverse=bool(reverse))
+                                       mask=_mask_array(mask), reverse=bool(reverse),
+                                       stack_states=bool(stack_states))
     return out, (h_n, c_n)
 
 
 def gru_sequence(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, mask=None,
-                 reverse=False):
+                 reverse=False, stack_states=False):
     """Run one GRU layer/direction over ``x`` as one fused op.
 
     Args:
         x: (T, B, I) tensor. state: ``h0`` (B, H) (or a 1-tuple holding it).
         weight_ih (3H, I), weight_hh (3H, H), bias_ih, bias_hh (3H,) or None.
-        mask, reverse: as in :func:`lstm_sequence`.
+        mask, reverse, stack_states: as in :func:`lstm_sequence`.
 
     Returns: ``(output (T, B, H), h_n)``.
 
@@ -470,17 +476,18 @@ def gru_sequence(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, mas
     """
     h0 = state[0] if isinstance(state, tuple) else state
     return GRUSequence.apply(x, h0, weight_ih, weight_hh, *_biases(bias_ih, bias_hh),
-                             mask=_mask_array(mask), reverse=bool(reverse))
+                             mask=_mask_array(mask), reverse=bool(reverse),
+                             stack_states=bool(stack_states))
 
 
 def rnn_sequence(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh",
-                 mask=None, reverse=False):
+                 mask=None, reverse=False, stack_states=False):
     """Run one Elman RNN layer/direction (tanh or relu) over ``x`` as one fused op.
 
     Args:
         x: (T, B, I) tensor. state: ``h0`` (B, H) (or a 1-tuple holding it).
         weight_ih (H, I), weight_hh (H, H), bias_ih, bias_hh (H,) or None.
-        nonlinearity: "tanh" or "relu". mask, reverse: as in :func:`lstm_sequence`.
+        nonlinearity: "tanh" or "relu". mask, reverse, stack_states: as in :func:`lstm_sequence`.
 
     Returns: ``(output (T, B, H), h_n)``.
 
@@ -495,4 +502,5 @@ def rnn_sequence(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, non
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     h0 = state[0] if isinstance(state, tuple) else state
     return RNNSequence.apply(x, h0, weight_ih, weight_hh, *_biases(bias_ih, bias_hh),
-                             nonlinearity=nonlinearity, mask=_mask_array(mask), reverse=bool(reverse))
+                             nonlinearity=nonlinearity, mask=_mask_array(mask), reverse=bool(reverse),
+                             stack_states=bool(stack_states))

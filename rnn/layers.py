@@ -327,8 +327,8 @@ class Recurrent(mt.nn.Module):
             if self.dropout > 0 and self.training and k < self.num_layers - 1:
                 x = self._dropout(x)
         output = x.transpose(0, 1) if self.batch_first and not unbatched else x
-        if len(final) == 1:                                    # a reshape is cheaper than stack
-            stacked = tuple(s.unsqueeze(0) for s in final[0])
+        if len(final) == 1:                # (1, B, H) from a built-in fused op, else a reshape
+            stacked = tuple(s if s.ndim == 3 else s.unsqueeze(0) for s in final[0])
         else:
             stacked = tuple(mt.stack([s[j] for s in final]) for j in range(self.num_states))
         if unbatched:
@@ -448,8 +448,10 @@ class _BuiltinRecurrent(Recurrent):
     def _fused_sequence(self, k, reverse, x, state, mask):
         if self.num_states == 1:
             state = state[0]
+        # One layer and direction: the op returns the final states as h_n's (1, B, H) directly.
+        single = self.num_layers * self.num_directions == 1
         out, final = self._fused_op(x, state, *self._weights(k, reverse), mask=mask,
-                                    reverse=reverse, **self._options())
+                                    reverse=reverse, stack_states=single, **self._options())
         return out, (final if isinstance(final, tuple) else (final,))
 
     def _state_roles(self):

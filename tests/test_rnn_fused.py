@@ -181,3 +181,15 @@ def test_output_is_the_kept_states_and_an_in_place_change_is_refused(kind, rever
     np.testing.assert_array_equal(out.data, 2 * before)
     with pytest.raises(RuntimeError, match=r"lstm_fused|gru_fused|rnn_fused"):
         loss.backward()
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_one_layer_fused_final_states_come_straight_from_the_op(kind):
+    """With one layer and direction the fused op returns h_n (and c_n) as (1, B, H) itself: no
+    reshape node between it and the layer's outputs (test_fused_layers_equal_explicit checks
+    their values and gradients)."""
+    model = getattr(rnn, kind)(3, 4, fused=True)
+    out, h_n = model(mt.randn(5, 2, 3))
+    for state in (h_n if kind == "LSTM" else (h_n,)):
+        assert state.shape == (1, 2, 4)
+        assert state.grad_fn is out.grad_fn

@@ -402,7 +402,7 @@ def split(a, split_size_or_sections, axis=0):
         if sum(sizes) != length:
             raise ShapeError(f"split: sizes {sizes} sum to {sum(sizes)}, but axis {axis} of "
                              f"shape {a.shape} has {length}")
-    return Split.apply(a, sizes=tuple(int(s) for s in sizes), axis=axis)
+    return Split.apply(a, sizes=tuple(map(int, sizes)), axis=axis)
 
 
 def chunk(a, chunks, axis=0):

@@ -417,7 +417,7 @@ def _grid(tr, grid, all_stand_ins, g, skipped, group_of):
     for family in families:
         reverse = conventions.parse_scope(f"{family}/t0").reverse
         for leaves_or_ops in bands.get(family, ()):
-            # spread under the row's columns, in creation order
+            # spread under the row's columns (ops in creation order, leaves under their first op)
             share = -(-len(leaves_or_ops) // len(columns))
             ranks.append(([], {t: leaves_or_ops[k * share:(k + 1) * share]
                                for k, t in enumerate(columns)}, []))
@@ -570,10 +570,6 @@ def _feeding_the_steps(tr, grid):
                 if grid.get(i) is not None and grid[i].where != "step":
                     feeding.add(i)
     return feeding
-
-
-def _row_key(family):
-    return natural_key(family)
 
 
 def grid_consumers(tr, source, key, grid):

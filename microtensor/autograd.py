@@ -362,12 +362,13 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
                     g = _incoming_gradient(tensor, g, keep_grads, capture)[0]
                 if node.freed:
                     raise GraphFreedError(FREED_MESSAGE)
-                grads_out = (g,)
+                grads_out = None             # one output: backward(node, g), no tuple to unpack
                 step = None
             if node.clock != VersionClock.now:
                 _check_saved_versions(node, step if step is not None else (tensor,))
             try:
-                input_grads = node.fn.backward(node, *grads_out)
+                input_grads = node.fn.backward(node, g) if grads_out is None \
+                    else node.fn.backward(node, *grads_out)
             except Exception as error:
                 _name_the_op(error, node)
                 raise
@@ -391,7 +392,7 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
                 if anomaly:
                     if type(ig) is OuterGrad:
                         ig = ig.to_dense()
-                    _check_backward_anomaly(node, grads_out, index,
+                    _check_backward_anomaly(node, (g,) if grads_out is None else grads_out, index,
                                             ig.values if type(ig) is IndexedGrad else ig)
                 key = id(inp)
                 if key not in grads:         # the first contribution: schedule the tensor

@@ -336,6 +336,16 @@ def _matmul_example():
     return build()
 
 
+def _linear_example(bias=True):
+    @st.composite
+    def build(draw):
+        n_in, n_out = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        lead = draw(st.lists(st.integers(1, 3), min_size=0, max_size=2))
+        xs = (draw(arrays(tuple(lead) + (n_in,))), draw(arrays((n_out, n_in))))
+        return (xs + (draw(arrays((n_out,))),) if bias else xs), {}
+    return build()
+
+
 def _extremum_example(with_axis=True):
     @st.composite
     def build(draw):
@@ -758,6 +768,8 @@ OPS = [
            broadcast=False),
     # --- linear algebra -------------------------------------------------------------------------
     OpSpec("matmul", lambda a, b: a @ b, np.matmul, 2, example=_matmul_example()),
+    OpSpec("linear", F.linear, lambda x, w, b: x @ w.T + b, 3, example=_linear_example()),
+    OpSpec("linear_no_bias", F.linear, lambda x, w: x @ w.T, 2, example=_linear_example(False)),
     OpSpec("matmul_fn", mt.matmul, np.matmul, 2, example=_matmul_example()),
     OpSpec("matmul_method", lambda a, b: a.matmul(b), np.matmul, 2, example=_matmul_example()),
     OpSpec("rmatmul_ndarray", lambda b, left: left @ b, lambda b, left: left @ b,

@@ -26,6 +26,19 @@ def test_an_optimizer_step_between_forward_and_a_retained_backward_raises():
         loss = model(mt.randn(4, 3)).tanh().sum()
     loss.backward(retain_graph=True)
     opt.step()
+    with pytest.raises(RuntimeError, match=r"backward of 'linear' in scope 'head': input 1 "
+                                           r"'weight' of shape \(2, 3\), saved .*" + CHANGED):
+        loss.backward()
+
+
+def test_a_change_through_a_view_names_the_tensor_it_views():
+    w = mt.ones(3, 2, requires_grad=True)
+    w.name = "weight"
+    with mt.scope("head"):
+        loss = (mt.ones(4, 3) @ w.T.T).tanh().sum()      # matmul saves w.T.T, a view of w
+    loss.backward(retain_graph=True)
+    with mt.no_grad():
+        w.add_(1.0)
     with pytest.raises(RuntimeError, match=r"backward of 'matmul' in scope 'head': input 1 "
                                            r"\(a view of 'weight'\) of shape \(3, 2\), saved .*"
                                            + CHANGED):

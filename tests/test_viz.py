@@ -480,3 +480,25 @@ def test_drawing_before_backward_warns_what_to_call():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         viz.draw(loss)
+
+
+def test_a_linear_layer_used_at_every_step_gets_its_share_per_step():
+    # mt.nn.Linear is one op ("linear"): its per-step stand-ins still carry the step's own part
+    # of dL/dW and dL/db.
+    from viz.ops_view import stand_ins
+    mt.manual_seed(0)
+    layer = mt.nn.Linear(3, 3)
+    h, xs = mt.zeros(1, 3), mt.randn(4, 1, 3)
+    with mt.scope("net"):
+        for t in range(4):
+            with mt.scope(f"t{t}"):
+                h = layer(xs[t] + h).tanh()
+    loss = h.sum()
+    loss.backward(keep_grads=True)
+    tr = viz.trace(loss, params=layer)
+    assert {r.op for r in mt.graph.walk(loss)} >= {"linear"}
+    shares = stand_ins(tr)
+    for name, param in (("weight", layer.weight), ("bias", layer.bias)):
+        parts = [s.grad for (i, _), s in shares.items() if tr.by_id[i].name == name]
+        assert len(parts) == 4 and all(p is not None for p in parts), name
+        np.testing.assert_allclose(sum(parts), param.grad, rtol=1e-5, atol=1e-7)

@@ -35,6 +35,16 @@ def _matmul(grad, a, b, index):
     return unbroadcast(np.swapaxes(a, -1, -2) @ grad, b.shape)
 
 
+def _linear(grad, x, w, index):
+    """Input ``index``'s part of ``x @ w.T + b`` (mt.nn.functional.linear)."""
+    rows = grad.reshape(-1, w.shape[0])
+    if index == 0:
+        return (rows @ w).reshape(x.shape)
+    if index == 1:
+        return rows.T @ x.reshape(-1, w.shape[1])
+    return rows.sum(axis=0)
+
+
 def _gathered(grad, inputs, index, op):
     """The slice of a ``stack``/``cat`` gradient that belongs to input ``index``."""
     shape = inputs[index].shape
@@ -61,6 +71,8 @@ def _one_input(op, grad, arrays, index):
         return unbroadcast(grad * arrays[1 - index], arrays[index].shape)
     if op == "matmul":
         return _matmul(grad, arrays[0], arrays[1], index)
+    if op == "linear":
+        return _linear(grad, arrays[0], arrays[1], index)
     if op == "transpose" and grad.ndim == 2 and grad.T.shape == arrays[0].shape:
         return grad.T
     if op in ("stack", "cat"):
@@ -73,7 +85,8 @@ def share(trace, consumer, source):
 
     Sums over every position where ``source`` is an input (``x * x``). Returns a float64 array of
     the input's shape, or None when it cannot be recomputed: no kept gradient on the consumer, or
-    an op outside the few this module knows (add, sub, mul, matmul, 2-D transpose, stack, cat).
+    an op outside the few this module knows (add, sub, mul, matmul, linear, 2-D transpose, stack,
+    cat).
 
     Example:
         >>> import microtensor as mt

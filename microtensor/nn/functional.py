@@ -17,6 +17,7 @@ import numpy as np
 from ..creation import get_rng
 from ..ops import nn as nn_ops
 from ..ops.elementwise import leaky_relu, relu, sigmoid, softplus, tanh
+from ..ops.linalg import Linear as LinearOp
 from ..ops.reduce import log_softmax as _log_softmax
 from ..ops.reduce import softmax as _softmax
 from ..tensor import Tensor, tensor
@@ -45,20 +46,18 @@ def _as_array(x):
 
 
 def linear(input, weight, bias=None):
-    """``input @ weight.T + bias`` with ``weight`` of shape (out_features, in_features).
+    """``input @ weight.T + bias`` with ``weight`` of shape (out_features, in_features), recorded
+    as ONE node ``linear`` (as PyTorch records one ``AddmmBackward``).
 
     Example:
         >>> import microtensor as mt
-        >>> linear(mt.ones(2, 3), mt.ones(4, 3), mt.zeros(4)).shape
-        (2, 4)
+        >>> y = linear(mt.ones(2, 3), mt.ones(4, 3, requires_grad=True), mt.zeros(4))
+        >>> y.shape, y.grad_fn.op
+        ((2, 4), 'linear')
     """
-    if weight.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got {weight.shape}")
-    if input.shape[-1:] != weight.shape[1:]:
-        raise ValueError(f"linear: input's last dimension is {input.shape[-1:]} but weight expects "
-                         f"in_features={weight.shape[1]} (input shape {input.shape})")
-    out = input @ weight.T
-    return out if bias is None else out + bias
+    if bias is None:
+        return LinearOp.apply(input, weight)
+    return LinearOp.apply(input, weight, bias)
 
 
 def embedding(input, weight, padding_idx=None):

@@ -153,3 +153,18 @@ def test_the_state_path_is_one_straight_row_through_the_steps(kw, chain):
             ys.setdefault(tr.by_id[i].name, []).append(float(obj["pos"].split(",")[1]))
     assert sorted(ys) == sorted(chain) and all(len(v) == kw["steps"] for v in ys.values()), ys
     assert len({y for v in ys.values() for y in v}) == 1, ys
+
+
+def test_the_same_graph_gives_the_same_dot_source_whatever_the_hash_seed():
+    # dot's layout follows the order nodes appear in, so a set's iteration order (which depends
+    # on PYTHONHASHSEED for strings) must not reach the DOT source.
+    import os
+    import subprocess
+    import sys
+    code = ("import hashlib, viz, viz.demo as d\n"
+            "loss, model = d.unrolled('lstm', steps=3, hidden=2, layers=2, bidirectional=True)\n"
+            "print(hashlib.md5(viz.draw(loss, params=model, view='ops').source.encode()).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+               for seed in ("1", "2", "3")}
+    assert len(digests) == 1

@@ -188,7 +188,8 @@ def draw_ops(tr, g, scale, show, revealed, hidden, leaves=True):
     headers, position = _grid(tr, grid, all_stand_ins, g, skipped, group_of)
     for (family, t), name in headers.items():
         g.node(name, **header_attrs(t, (family, t) in masked, notes.get((family, t))))
-    families = {slot.family for slot in grid.values() if slot.where == "step"}
+    # sorted: DOT's node order steers dot's layout, so the same graph must give the same source
+    families = sorted({slot.family for slot in grid.values() if slot.where == "step"}, key=natural_key)
     for family in families:
         name = f"row_{cluster_name(family)[8:]}"
         if name in position:

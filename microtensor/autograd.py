@@ -13,8 +13,8 @@ Example:
     array([2., 4., 6.], dtype=float32)
 """
 import functools
-from heapq import heappop, heappush
 from contextlib import contextmanager
+from heapq import heappop, heappush
 
 import numpy as np
 
@@ -271,12 +271,13 @@ def _name_through_views(t, cell):
     return f" (a view of {seen.name!r})" if seen.name else ""
 
 
-def _check_saved_versions(node, step):
+def _check_saved_versions(node, output):
     """Refuse to run a backward whose saved tensors were changed in place since its forward
-    (called only for nodes made before the latest in-place change anywhere)."""
+    (called only for nodes made before the latest in-place change anywhere). ``output`` is the
+    tensor being processed; a multi-output node's outputs are found from the node itself."""
     candidates = [(f"input {i}", t) for i, t in enumerate(node.inputs)]
     if node.outputs is None:
-        candidates.append(("its output", step[0]))
+        candidates.append(("its output", output))
     else:
         candidates.extend((f"output {i}", t) for i, t in node.live_outputs())
     for array in node._saved:
@@ -343,9 +344,7 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
                 done.add(id(node))
                 if node.freed:
                     raise GraphFreedError(FREED_MESSAGE)
-                step = node.live_outputs()
                 grads_out = _output_gradients(node, grads, owned, keep_grads, capture)
-                step = tuple([t for _, t in step])
             else:
                 key = id(tensor)
                 g = grads.pop(key)
@@ -363,9 +362,8 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
                 if node.freed:
                     raise GraphFreedError(FREED_MESSAGE)
                 grads_out = None             # one output: backward(node, g), no tuple to unpack
-                step = None
             if node.clock != VersionClock.now:
-                _check_saved_versions(node, step if step is not None else (tensor,))
+                _check_saved_versions(node, tensor)
             try:
                 input_grads = node.fn.backward(node, g) if grads_out is None \
                     else node.fn.backward(node, *grads_out)
@@ -402,8 +400,7 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
                         continue
                 _accumulate(grads, owned, key, ig)
             if not retain_graph:
-                node._saved = ()
-                node.freed = True
+                node.release()
                 if not keep_grads:
                     # Drop the structure too, so intermediate activations can be collected.
                     node.inputs = ()

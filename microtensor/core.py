@@ -65,7 +65,8 @@ def gc_paused():
     to find; but every Tensor and node it allocates counts towards the next collection, and each
     full collection walks the whole live graph: over a long unroll that cost grows faster than
     the unroll (a 3,000-step LSTM forward spent ~40% of its time in it). ``backward()`` runs
-    under it; wrap a long hand-written unroll in it too (rnn's layers do).
+    under it. To spare a long unroll too, wrap the whole step, forward and backward: pausing
+    only the forward moves the collection to just after it, while the graph is still alive.
 
     Example:
         >>> import gc, microtensor as mt

@@ -21,7 +21,7 @@ def _constants(dtype):
         pair = tuple(np.array(v, dtype=dtype) for v in (1, 0.5))
         for c in pair:
             c.flags.writeable = False
-        pair = _CONSTANTS[dtype] = pair
+        _CONSTANTS[dtype] = pair
     return pair
 
 

@@ -91,6 +91,13 @@ def _masked_outputs(hs, mask, reverse):
     return outputs * mask if mask is not None else outputs
 
 
+def _final_state(states, stack_states):
+    """A copy of the state after the last step, from ``states`` (T + 1, B, H): (B, H), or
+    (1, B, H) with ``stack_states`` (what a one-layer, one-direction layer returns as h_n)."""
+    last = states.shape[0] - 1
+    return states[last:last + 1].copy() if stack_states else states[last].copy()
+
+
 def _masks_in_processing_order(mask, reverse, dtype):
     """``(keep, carry)`` as floats (T, B, 1) in processing order, or ``(None, None)``."""
     if mask is None:
@@ -187,8 +194,7 @@ class LSTMSequence(mt.Function):
         ctx.w_ih, ctx.w_hh = w_ih, w_hh
         ctx.n_bias, ctx.mask, ctx.reverse = len(biases), mask, reverse
         ctx.save_for_backward(x, acts_time, hs, cs, tanh_cs, out)
-        last = slice(T, T + 1) if stack_states else T         # (1, B, H) or (B, H)
-        return out, hs[last].copy(), cs[last].copy()
+        return out, _final_state(hs, stack_states), _final_state(cs, stack_states)
 
     @staticmethod
     def backward(ctx, d_output, d_h_n, d_c_n):
@@ -295,7 +301,7 @@ class GRUSequence(mt.Function):
         ctx.n_bias, ctx.mask, ctx.reverse = len(biases), mask, reverse
         out = _masked_outputs(hs, mask, reverse)
         ctx.save_for_backward(x, hs, gh_all, rz, n_all, out)
-        return out, hs[T:T + 1].copy() if stack_states else hs[T].copy()
+        return out, _final_state(hs, stack_states)
 
     @staticmethod
     def backward(ctx, d_output, d_h_n):
@@ -380,7 +386,7 @@ class RNNSequence(mt.Function):
         ctx.n_bias, ctx.mask, ctx.reverse, ctx.relu = len(biases), mask, reverse, relu
         out = _masked_outputs(hs, mask, reverse)
         ctx.save_for_backward(x, hs, out)
-        return out, hs[T:T + 1].copy() if stack_states else hs[T].copy()
+        return out, _final_state(hs, stack_states)
 
     @staticmethod
     def backward(ctx, d_output, d_h_n):

@@ -122,8 +122,10 @@ def _all_bools(items):
     return flat.size > 0 and flat.dtype == bool
 
 
-def _torch_result(data, index, weights):
-    """(value, gradient) from torch, or None where torch cannot take the index."""
+def _torch_result(data, index, weights=None):
+    """(value, gradient) from torch, or None where torch cannot take the index. ``weights``
+    weigh the result in the backward; None: ones of torch's own result shape (which, for the
+    forms NumPy and PyTorch read differently, is not NumPy's)."""
     if torch is None:
         return None
     try:
@@ -131,7 +133,7 @@ def _torch_result(data, index, weights):
         out = x[_torch_index(index)]
     except (NotImplementedError, IndexError, ValueError, TypeError, RuntimeError):
         return None
-    (out * torch.tensor(weights)).sum().backward()
+    (out * (torch.ones_like(out) if weights is None else torch.tensor(weights))).sum().backward()
     return out.detach().numpy(), x.grad.numpy()
 
 
@@ -152,7 +154,7 @@ def test_indexing_matches_numpy_and_torch_forward_and_backward(case, data):
     except IndexError as error:
         # Only the form NumPy and PyTorch read differently may be refused, and it must say so.
         assert "NumPy" in str(error) and "PyTorch" in str(error)
-        theirs = _torch_result(values, index, np.ones(expected.shape))
+        theirs = _torch_result(values, index)
         assert theirs is not None and (theirs[0].shape != expected.shape
                                        or not np.array_equal(theirs[0], expected))
         return

@@ -404,10 +404,9 @@ class LayerNormLSTMCell(RecurrentCell):
         """
         ln_ih, ln_hh, ln_cell = self._norms()
         xs = steps.layer_norm_input(x, self.weight_ih, ln_ih, self.eps)   # (T, B, 4H)
-        weight_hh_t = steps.recurrent_weight(self.weight_hh)    # once per sequence
 
         def step(xw, state):
-            return steps.layer_norm_lstm_update(xw, state, weight_hh_t, self.bias, ln_hh,
+            return steps.layer_norm_lstm_update(xw, state, self.weight_hh, self.bias, ln_hh,
                                                 ln_cell, self.eps)
         return xs, step
 

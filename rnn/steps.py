@@ -5,20 +5,21 @@ modules own the weights and call these. A cell (:mod:`rnn.cells`) calls ``lstm_s
 step; a layer (:mod:`rnn.layers`) splits the same step in two, so that the work that does not
 depend on the state is done once per sequence:
 
-- :func:`project_input` ``x @ W_ih^T + b_ih`` for ALL time steps in one matmul (T, B, G*H), and
-  ``W_hh^T`` once (a transpose is a node in the graph; one per sequence, not one per step);
-- ``*_update(xw_t, state, weight_hh_t, bias_hh)``: the rest of the step, from the step's row of
+- :func:`project_input` ``x @ W_ih^T + b_ih`` for ALL time steps in one ``linear`` op (T, B, G*H);
+- ``*_update(xw_t, state, weight_hh, bias_hh)``: the rest of the step, from the step's row of
   that projection (:func:`rnn_update`, :func:`lstm_update`, :func:`gru_update`).
 
-``lstm_step(x, ...)`` is exactly ``lstm_update(project_input(x, W_ih, b_ih), state, W_hh.T,
-b_hh)``, so a cell and a layer compute the same formula (for RNN and LSTM the layers also add
-``b_hh`` to the projection once, :func:`hoisted`: the same sum, up to rounding). Gate order
-and formulas are PyTorch's (LSTM i, f, g, o; GRU r, z, n with ``n = tanh(x_n + r * (W_hn h +
-b_hn))``). Every intermediate
-a learner looks for is a named node: LSTM ``gates``, the pieces ``i_pre f_pre g_pre o_pre``, the
-gates ``i f g o``, ``f*c``, ``i*g``, ``c``, ``tanh(c)``, ``h``; GRU ``r_x z_x n_x`` (the input's
-part of each gate), ``r_h z_h n_h`` (the state's part), ``r z``, ``r*n_h``, ``n``, ``1-z``,
-``(1-z)*n``, ``z*h``, ``h``; RNN ``h``. The gate names are :data:`rnn.conventions.CELL_KINDS`'s.
+Both projections are ``linear`` ops (``x @ W^T + b`` as one node, PyTorch's ``F.linear``), which
+take the weight as stored, (G*H, I) or (G*H, H): the graph has no ``transpose`` of a weight, per
+step or per sequence. ``lstm_step(x, ...)`` is exactly ``lstm_update(project_input(x, W_ih,
+b_ih), state, W_hh, b_hh)``, so a cell and a layer compute the same formula (for RNN and LSTM
+the layers also add ``b_hh`` to the projection once, :func:`hoisted`: the same sum, up to
+rounding). Gate order and formulas are PyTorch's (LSTM i, f, g, o; GRU r, z, n with ``n =
+tanh(x_n + r * (W_hn h + b_hn))``). Every intermediate a learner looks for is a named node: LSTM
+``gates``, the pieces ``i_pre f_pre g_pre o_pre``, the gates ``i f g o``, ``f*c``, ``i*g``,
+``c``, ``tanh(c)``, ``h``; GRU ``r_x z_x n_x`` (the input's part of each gate), ``r_h z_h n_h``
+(the state's part), ``r z``, ``r*n_h``, ``n``, ``1-z``, ``(1-z)*n``, ``z*h``, ``h``; RNN ``h``.
+The gate names are :data:`rnn.conventions.CELL_KINDS`'s.
 
 Example:
     >>> import microtensor as mt
@@ -29,6 +30,8 @@ Example:
     >>> h.shape, h.name, float(c.data.max())
     ((2, 4), 'h', 0.0)
 """
+from microtensor.nn.functional import linear
+
 from .conventions import CELL_KINDS
 
 _LSTM_GATES = CELL_KINDS["lstm"].gates       # ("i", "f", "g", "o"): weight_ih's row blocks
@@ -48,29 +51,15 @@ def _pieces(a, names, suffix):
 def project_input(x, weight_ih, bias_ih=None):
     """``x @ W_ih^T + b_ih``: the part of a step that does not depend on the state.
 
-    Works on one step ``x`` (B, I) or a whole sequence (T, B, I) at once (one matmul for all
-    steps: what the layers do). The result is named ``x_proj``.
+    Works on one step ``x`` (B, I) or a whole sequence (T, B, I) at once (one GEMM for all
+    steps: what the layers do). One ``linear`` node, named ``x_proj``.
 
     Example:
         >>> import microtensor as mt
         >>> project_input(mt.ones(5, 2, 3), mt.ones(8, 3), mt.ones(8)).shape    # (T, B, 4H)
         (5, 2, 8)
     """
-    xw = x @ _named(weight_ih.T, "W_ih.T")                     # (..., G*H)
-    if bias_ih is not None:
-        xw = xw + bias_ih
-    return _named(xw, "x_proj")
-
-
-def recurrent_weight(weight_hh):
-    """``W_hh^T`` (H, G*H), named ``W_hh.T``: what the ``*_update`` steps take, made once per sequence.
-
-    Example:
-        >>> import microtensor as mt
-        >>> recurrent_weight(mt.zeros(8, 2)).shape
-        (2, 8)
-    """
-    return _named(weight_hh.T, "W_hh.T")
+    return _named(linear(x, weight_ih, bias_ih), "x_proj")       # (..., G*H)
 
 
 def layer_norm_input(x, weight_ih, ln_ih, eps=1e-5):
@@ -82,28 +71,25 @@ def layer_norm_input(x, weight_ih, ln_ih, eps=1e-5):
         >>> layer_norm_input(mt.ones(5, 2, 3), mt.ones(8, 3), (mt.ones(8), None)).shape
         (5, 2, 8)
     """
-    return _named(layer_norm(x @ _named(weight_ih.T, "W_ih.T"), *ln_ih, eps), "x_proj")
+    return _named(layer_norm(linear(x, weight_ih), *ln_ih, eps), "x_proj")
 
 
-def _recurrent(h, weight_hh_t, bias_hh):
-    hw = h @ weight_hh_t                                       # (B, G*H)
-    if bias_hh is not None:
-        hw = hw + bias_hh
-    return _named(hw, "h_proj")
+def _recurrent(h, weight_hh, bias_hh):
+    """``h @ W_hh^T + b_hh`` (B, G*H): one ``linear`` node named ``h_proj``."""
+    return _named(linear(h, weight_hh, bias_hh), "h_proj")
 
 
-def rnn_update(xw, h, weight_hh_t, bias_hh=None, nonlinearity="tanh"):
+def rnn_update(xw, h, weight_hh, bias_hh=None, nonlinearity="tanh"):
     """An Elman RNN step from the step's input projection ``xw`` (B, H) (see :func:`project_input`).
 
-    ``weight_hh_t`` is ``W_hh^T`` (H, H), transposed once per sequence by the caller.
-    Returns ``h' = act(xw + h W_hh^T + b_hh)`` (B, H), named ``h``.
+    ``weight_hh`` is (H, H), as stored. Returns ``h' = act(xw + h W_hh^T + b_hh)`` (B, H), named ``h``.
 
     Example:
         >>> import microtensor as mt
         >>> rnn_update(mt.ones(1, 2), mt.ones(1, 2), mt.eye(2), nonlinearity="relu").data.tolist()
         [[2.0, 2.0]]
     """
-    pre = xw + _recurrent(h, weight_hh_t, bias_hh)             # (B, H)
+    pre = xw + _recurrent(h, weight_hh, bias_hh)             # (B, H)
     if nonlinearity == "tanh":
         return _named(pre.tanh(), "h")
     if nonlinearity == "relu":
@@ -122,10 +108,10 @@ def _lstm_gates(gates, c):
     return o, c_new
 
 
-def lstm_update(xw, state, weight_hh_t, bias_hh=None):
+def lstm_update(xw, state, weight_hh, bias_hh=None):
     """An LSTM step from the step's input projection ``xw`` (B, 4H) (see :func:`project_input`).
 
-    ``state`` is ``(h, c)``, each (B, H); ``weight_hh_t`` is ``W_hh^T`` (H, 4H). Returns
+    ``state`` is ``(h, c)``, each (B, H); ``weight_hh`` is (4H, H), as stored. Returns
     ``(h', c')`` named ``h`` and ``c``::
 
         i, f, g, o = split(xw + h W_hh^T + b_hh)     gate order of weight_ih's rows
@@ -134,21 +120,21 @@ def lstm_update(xw, state, weight_hh_t, bias_hh=None):
 
     Example:
         >>> import microtensor as mt
-        >>> h, c = lstm_update(mt.zeros(1, 8), (mt.zeros(1, 2), mt.ones(1, 2)), mt.zeros(2, 8))
+        >>> h, c = lstm_update(mt.zeros(1, 8), (mt.zeros(1, 2), mt.ones(1, 2)), mt.zeros(8, 2))
         >>> c.data.tolist()                                     # f = 0.5 keeps half of c
         [[0.5, 0.5]]
     """
     h, c = state
-    gates = xw + _recurrent(h, weight_hh_t, bias_hh)           # (B, 4H)
+    gates = xw + _recurrent(h, weight_hh, bias_hh)             # (B, 4H)
     o, c_new = _lstm_gates(gates, c)
     h_new = _named(o * _named(c_new.tanh(), "tanh(c)"), "h")   # (B, H)
     return h_new, c_new
 
 
-def gru_update(xw, h, weight_hh_t, bias_hh=None):
+def gru_update(xw, h, weight_hh, bias_hh=None):
     """A GRU step from the step's input projection ``xw`` (B, 3H) (see :func:`project_input`).
 
-    ``weight_hh_t`` is ``W_hh^T`` (H, 3H). Returns ``h'`` (B, H) named ``h``, PyTorch's GRU::
+    ``weight_hh`` is (3H, H), as stored. Returns ``h'`` (B, H) named ``h``, PyTorch's GRU::
 
         r = sigmoid(r_x + r_h)        z = sigmoid(z_x + z_h)
         n = tanh(n_x + r * n_h)       h' = (1 - z) * n + z * h
@@ -158,11 +144,11 @@ def gru_update(xw, h, weight_hh_t, bias_hh=None):
 
     Example:
         >>> import microtensor as mt
-        >>> gru_update(mt.zeros(1, 6), mt.ones(1, 2), mt.zeros(2, 6)).data.tolist()   # z = 0.5
+        >>> gru_update(mt.zeros(1, 6), mt.ones(1, 2), mt.zeros(6, 2)).data.tolist()   # z = 0.5
         [[0.5, 0.5]]
     """
     r_x, z_x, n_x = _pieces(xw, _GRU_GATES, "_x")             # each (B, H)
-    r_h, z_h, n_h = _pieces(_recurrent(h, weight_hh_t, bias_hh), _GRU_GATES, "_h")
+    r_h, z_h, n_h = _pieces(_recurrent(h, weight_hh, bias_hh), _GRU_GATES, "_h")
     r = _named((r_x + r_h).sigmoid(), "r")
     z = _named((z_x + z_h).sigmoid(), "z")
     n = _named((n_x + _named(r * n_h, "r*n_h")).tanh(), "n")
@@ -181,8 +167,7 @@ def rnn_step(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearit
         ...          nonlinearity="relu").data.tolist()
         [[3.0, 3.0]]
     """
-    return rnn_update(project_input(x, weight_ih, bias_ih), h, recurrent_weight(weight_hh),
-                      bias_hh, nonlinearity)
+    return rnn_update(project_input(x, weight_ih, bias_ih), h, weight_hh, bias_hh, nonlinearity)
 
 
 def lstm_step(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
@@ -198,8 +183,7 @@ def lstm_step(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
         >>> h.shape, c.name
         ((2, 4), 'c')
     """
-    return lstm_update(project_input(x, weight_ih, bias_ih), state, recurrent_weight(weight_hh),
-                       bias_hh)
+    return lstm_update(project_input(x, weight_ih, bias_ih), state, weight_hh, bias_hh)
 
 
 def gru_step(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
@@ -213,8 +197,7 @@ def gru_step(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
         >>> gru_step(mt.ones(2, 3), mt.ones(2, 4), mt.zeros(12, 3), mt.zeros(12, 4)).data[0].tolist()
         [0.5, 0.5, 0.5, 0.5]
     """
-    return gru_update(project_input(x, weight_ih, bias_ih), h, recurrent_weight(weight_hh),
-                      bias_hh)
+    return gru_update(project_input(x, weight_ih, bias_ih), h, weight_hh, bias_hh)
 
 
 def hoisted(update, x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, fold_bias_hh=False,
@@ -222,8 +205,8 @@ def hoisted(update, x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, fold_bi
     """Prepare a whole sequence for the ``update`` step: ``(xs, step)``.
 
     ``xs = project_input(x, weight_ih, bias_ih)`` is the input projection of all T steps (one
-    matmul, (T, B, G*H)) and ``weight_hh`` is transposed once; ``step(xs[t], state)`` then runs
-    ``update(xs[t], state, weight_hh^T, bias_hh, **options)``. This is how the layers unroll
+    ``linear``, (T, B, G*H)); ``step(xs[t], state)`` then runs ``update(xs[t], state,
+    weight_hh, bias_hh, **options)``. This is how the layers unroll
     the built-in cells.
 
     ``fold_bias_hh``: where ``b_hh`` only adds to the gates (RNN, LSTM; not GRU, whose ``n``
@@ -239,10 +222,9 @@ def hoisted(update, x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, fold_bi
     if fold_bias_hh and bias_hh is not None:
         bias_ih, bias_hh = _named(bias_ih + bias_hh, "b_ih+b_hh"), None
     xs = project_input(x, weight_ih, bias_ih)                  # (T, B, G*H)
-    weight_hh_t = recurrent_weight(weight_hh)                # (H, G*H), once per sequence
 
     def step(xw, state):
-        return update(xw, state, weight_hh_t, bias_hh, **options)
+        return update(xw, state, weight_hh, bias_hh, **options)
     return xs, step
 
 
@@ -263,7 +245,7 @@ def layer_norm(a, weight, bias=None, eps=1e-5):
     return out if bias is None else out + bias
 
 
-def layer_norm_lstm_update(xw, state, weight_hh_t, bias, ln_hh, ln_cell, eps=1e-5):
+def layer_norm_lstm_update(xw, state, weight_hh, bias, ln_hh, ln_cell, eps=1e-5):
     """A layer-normalised LSTM step from ``xw = LN(x W_ih^T; ln_ih)`` (B, 4H).
 
     ``ln_hh`` and ``ln_cell`` are ``(weight, bias)`` pairs of the layer norms of the recurrent
@@ -277,12 +259,12 @@ def layer_norm_lstm_update(xw, state, weight_hh_t, bias, ln_hh, ln_cell, eps=1e-
         >>> import microtensor as mt
         >>> ln = (mt.ones(8), mt.zeros(8))
         >>> h, c = layer_norm_lstm_update(mt.zeros(1, 8), (mt.zeros(1, 2), mt.ones(1, 2)),
-        ...                               mt.zeros(2, 8), None, ln, (mt.ones(2), None))
+        ...                               mt.zeros(8, 2), None, ln, (mt.ones(2), None))
         >>> c.data.tolist()
         [[0.5, 0.5]]
     """
     h, c = state
-    gates = xw + layer_norm(h @ weight_hh_t, *ln_hh, eps)      # (B, 4H)
+    gates = xw + layer_norm(linear(h, weight_hh), *ln_hh, eps)  # (B, 4H)
     if bias is not None:
         gates = gates + bias
     o, c_new = _lstm_gates(gates, c)
@@ -307,5 +289,5 @@ def layer_norm_lstm_step(x, state, weight_ih, weight_hh, bias, ln_ih, ln_hh, ln_
         >>> h.shape
         (2, 4)
     """
-    return layer_norm_lstm_update(layer_norm_input(x, weight_ih, ln_ih, eps), state,
-                                  recurrent_weight(weight_hh), bias, ln_hh, ln_cell, eps)
+    return layer_norm_lstm_update(layer_norm_input(x, weight_ih, ln_ih, eps), state, weight_hh,
+                                  bias, ln_hh, ln_cell, eps)

@@ -303,27 +303,25 @@ def test_dtype_mismatch_and_bad_arguments():
 # ----- what a step records (the static views and the explorer draw exactly this) ----------------
 # (op, name) of every node one step makes, in creation order; rnn/steps.py documents the names.
 STEP_RECORDS = {
-    "LSTM": [("getitem", "x_proj"), ("matmul", "h_proj"), ("add", "gates"),
+    "LSTM": [("getitem", "x_proj"), ("linear", "h_proj"), ("add", "gates"),
              ("split", "i_pre"), ("split", "f_pre"), ("split", "g_pre"), ("split", "o_pre"),
              ("sigmoid", "i"), ("sigmoid", "f"), ("tanh", "g"), ("sigmoid", "o"),
              ("mul", "f*c"), ("mul", "i*g"), ("add", "c"), ("tanh", "tanh(c)"), ("mul", "h")],
     "GRU": [("getitem", "x_proj"), ("split", "r_x"), ("split", "z_x"), ("split", "n_x"),
-            ("matmul", None), ("add", "h_proj"), ("split", "r_h"), ("split", "z_h"),
+            ("linear", "h_proj"), ("split", "r_h"), ("split", "z_h"),
             ("split", "n_h"), ("add", None), ("sigmoid", "r"), ("add", None), ("sigmoid", "z"),
             ("mul", "r*n_h"), ("add", None), ("tanh", "n"), (None, None), ("sub", "1-z"),
             ("mul", "(1-z)*n"), ("mul", "z*h"), ("add", "h")],
-    "RNN": [("getitem", "x_proj"), ("matmul", "h_proj"), ("add", None), ("tanh", "h")],
+    "RNN": [("getitem", "x_proj"), ("linear", "h_proj"), ("add", None), ("tanh", "h")],
 }
 # Made once per layer and direction, in its scope: the initial states, the input projection of
-# all steps (one matmul; for RNN and LSTM with b_hh folded in), the transposed recurrent weight;
-# the outputs' stack after the steps.
+# all steps (one linear op; for RNN and LSTM with b_hh folded in); the outputs' stack after the
+# steps. No transpose of a weight anywhere: both projections are linear ops on the stored weights.
 FAMILY_RECORDS = {
-    "LSTM": [(None, "h0"), (None, "c0"), ("add", "b_ih+b_hh"), ("transpose", "W_ih.T"),
-             ("matmul", None), ("add", "x_proj"), ("transpose", "W_hh.T"), ("stack", None)],
-    "GRU": [(None, "h0"), ("transpose", "W_ih.T"), ("matmul", None), ("add", "x_proj"),
-            ("transpose", "W_hh.T"), ("stack", None)],
-    "RNN": [(None, "h0"), ("add", "b_ih+b_hh"), ("transpose", "W_ih.T"), ("matmul", None),
-            ("add", "x_proj"), ("transpose", "W_hh.T"), ("stack", None)],
+    "LSTM": [(None, "h0"), (None, "c0"), ("add", "b_ih+b_hh"), ("linear", "x_proj"),
+             ("stack", None)],
+    "GRU": [(None, "h0"), ("linear", "x_proj"), ("stack", None)],
+    "RNN": [(None, "h0"), ("add", "b_ih+b_hh"), ("linear", "x_proj"), ("stack", None)],
 }
 
 

@@ -66,6 +66,12 @@ def _suffix(k, reverse):
     return f"_l{k}" + ("_reverse" if reverse else "")
 
 
+def _masked(state, name):
+    """Name the ``where`` of a padded step after what it masks (``masked h``), for the graph."""
+    state.name = f"masked {name or 'state'}"
+    return state
+
+
 class Recurrent(mt.nn.Module):
     """A stack of recurrent layers built from any cell class, optionally bidirectional.
 
@@ -367,8 +373,10 @@ class Recurrent(mt.nn.Module):
                 if mask is not None and not mask[t].all():
                     # (B, 1) bool; viz greys the masked rows of where(mask, new, old)
                     keep = mt.tensor(mask[t], name=conventions.MASK)
-                    out = mt.where(keep, new[0], mt.zeros_like(new[0]))
-                    new = tuple(mt.where(keep, n, s) for n, s in zip(new, state))
+                    zeros = mt.zeros_like(new[0])
+                    zeros.name = "0"
+                    out = _masked(mt.where(keep, new[0], zeros), "output")
+                    new = tuple(_masked(mt.where(keep, n, s), n.name) for n, s in zip(new, state))
                 else:
                     out = new[0]
             outputs[t] = out

@@ -389,7 +389,7 @@ def test_masked_steps_record_the_mask_leaf_and_wheres_inside_the_step():
     by_scope = records_by_scope(make("GRU", 3, 4), T=3, B=2, lengths=[3, 1])
     assert by_scope["gru/l0/t1"][:len(STEP_RECORDS["GRU"])] == STEP_RECORDS["GRU"]
     assert by_scope["gru/l0/t1"][len(STEP_RECORDS["GRU"]):] == [
-        (None, "mask"), (None, None), ("where", None), ("where", None)]
+        (None, "mask"), (None, "0"), ("where", "masked output"), ("where", "masked h")]
     assert by_scope["gru/l0/t0"] == STEP_RECORDS["GRU"]          # nothing masked at t = 0
 
 

@@ -183,3 +183,25 @@ def test_animation_displays_inline_in_a_notebook(tmp_path):
     png.write_bytes(b"\x89PNG fake")
     html = BackwardAnimation(frames=[str(png)], gif=None, html=None)._repr_html_()
     assert html.startswith('<img src="data:image/png;base64,')
+
+
+def test_a_steps_share_of_a_weight_shows_in_the_frame_its_step_is_reached():
+    """The share "weight_hh_l0 at t=k" is computed by step k's own backward: an animation frame
+    shows it as soon as the gradient reaches that step, not only once the total is known."""
+    from viz.animate import backward_stages
+    from viz.ops_view import stand_ins
+    loss, model = unrolled("rnn", steps=3, hidden=2)
+    tr = viz.trace(loss, params=model)
+    shares = {s.key[1]: s for s in stand_ins(tr).values()
+              if s.kind == "used" and s.node.name == "weight_hh_l0"}
+    assert sorted(shares) == [0, 1, 2]
+    revealed = set()
+    for description, ids in backward_stages(tr):
+        revealed |= set(ids)
+        if description.endswith("t = 1"):
+            break
+    source = viz.draw(loss, params=model, revealed=revealed).source
+    label = {t: re.search(rf'\b{s.name}"? \[[^\]]*?label="([^"]*)"', source).group(1)
+             for t, s in shares.items()}
+    assert "not reached" not in label[2] and "not reached" not in label[1], label
+    assert "not reached" in label[0], label                  # step 0 is not reached yet

@@ -48,11 +48,13 @@ def _node_attrs(n, tr, scale, show, revealed, roots):
     return attrs
 
 
-StandIn = namedtuple("StandIn", "name node key kind grad")
+StandIn = namedtuple("StandIn", "name node key kind grad known_after", defaults=((),))
 StandIn.__doc__ = """A per-step stand-in of a node outside the steps: DOT ``name``, the TracedNode
 ``node`` it stands for, its step ``key`` ``(family, t)``, ``kind`` ``"used"`` (the node as used by
-this step's ops) or ``"gathered"`` (this step's output, gathered by the node) and ``grad``, this
-step's share of the gradient (None when it cannot be recomputed)."""
+this step's ops) or ``"gathered"`` (this step's output, gathered by the node), ``grad``, this
+step's share of the gradient (None when it cannot be recomputed), and ``known_after``, the ids of
+the nodes whose backward computes that share (the step's consumers of a used node; the gathering
+node): an animation frame shows the share once the gradient has reached all of them."""
 
 
 def _total(tr, pairs):
@@ -92,13 +94,13 @@ def stand_ins(tr, leaves=True):
                 continue    # the step's slice of a sequence (x_proj[t]) stands for it already
             name = f"s{source}_{cluster_name(_step_path(key))[8:]}"
             grad = _total(tr, [(c, source) for c in consumers]) if node.record.requires_grad else None
-            result[(source, key)] = StandIn(name, node, key, "used", grad)
+            result[(source, key)] = StandIn(name, node, key, "used", grad, tuple(consumers))
     for target, steps in gathered_outputs(tr).items():
         node = tr.by_id[target]
         for key, sources in steps.items():
             name = f"g{target}_{cluster_name(_step_path(key))[8:]}"
             result[(target, key)] = StandIn(name, node, key, "gathered",
-                                            _total(tr, [(target, s) for s in sources]))
+                                            _total(tr, [(target, s) for s in sources]), (target,))
     return result
 
 

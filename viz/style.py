@@ -483,8 +483,8 @@ def share_node_attrs(stand_in, scale, revealed, norm, show=("grad", "shape")):
         lines.append(shape_text(shape))
     if "value" in show and stand_in.kind == "used":
         lines.append(f"val {stats_text(node.value_stats)}")
-    if revealed is not None and node.id not in revealed:
-        fill, fontc = UNREACHED_FILL, UNREACHED_FONT
+    if revealed is not None and not all(i in revealed for i in stand_in.known_after or (node.id,)):
+        fill, fontc = UNREACHED_FILL, UNREACHED_FONT          # (its share is not computed yet)
         lines.append("∇ not reached yet")
     elif grad is None:
         fill, fontc = NO_GRAD_FILL, "#555555"

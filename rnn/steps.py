@@ -89,7 +89,7 @@ def rnn_update(xw, h, weight_hh, bias_hh=None, nonlinearity="tanh"):
         >>> rnn_update(mt.ones(1, 2), mt.ones(1, 2), mt.eye(2), nonlinearity="relu").data.tolist()
         [[2.0, 2.0]]
     """
-    pre = xw + _recurrent(h, weight_hh, bias_hh)             # (B, H)
+    pre = xw + _recurrent(h, weight_hh, bias_hh)               # (B, H)
     if nonlinearity == "tanh":
         return _named(pre.tanh(), "h")
     if nonlinearity == "relu":
@@ -206,8 +206,7 @@ def hoisted(update, x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, fold_bi
 
     ``xs = project_input(x, weight_ih, bias_ih)`` is the input projection of all T steps (one
     ``linear``, (T, B, G*H)); ``step(xs[t], state)`` then runs ``update(xs[t], state,
-    weight_hh, bias_hh, **options)``. This is how the layers unroll
-    the built-in cells.
+    weight_hh, bias_hh, **options)``. This is how the layers unroll the built-in cells.
 
     ``fold_bias_hh``: where ``b_hh`` only adds to the gates (RNN, LSTM; not GRU, whose ``n``
     gate multiplies it by ``r``), add it once to the projection, as ``b_ih + b_hh`` (named so),

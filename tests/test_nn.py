@@ -350,6 +350,28 @@ def test_assigning_none_keeps_a_registered_slot():
     assert list(layer.state_dict()) == ["weight", "bias"]
 
 
+def test_reassigning_a_parameter_or_buffer_keeps_its_place_as_pytorch_does(torch):
+    ours, theirs = nn.Linear(2, 3), torch.nn.Linear(2, 3)
+    ours.weight = nn.Parameter(np.ones((3, 2), dtype=np.float32))
+    theirs.weight = torch.nn.Parameter(torch.ones(3, 2))
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight", "bias"]
+    assert float(ours.weight.data.sum()) == 6.0
+    m = nn.Module()
+    m.register_buffer("steps", np.zeros(1))
+    m.register_buffer("best", np.zeros(1))
+    m.steps = np.ones(1)                        # a buffer takes the new array, in its place
+    assert list(m.state_dict()) == ["steps", "best"] and m.state_dict()["steps"][0] == 1.0
+
+
+def test_assigning_a_non_parameter_to_a_parameter_name_is_refused():
+    layer = nn.Linear(2, 3)
+    with pytest.raises(TypeError, match=r"cannot assign Tensor as parameter 'weight' of Linear"):
+        layer.weight = mt.ones(3, 2)
+    with pytest.raises(TypeError, match="cannot assign int as sub-module '0'"):
+        setattr(nn.Sequential(nn.Linear(1, 1)), "0", 3)
+    assert isinstance(layer.weight, nn.Parameter)         # still registered, unchanged
+
+
 @pytest.mark.parametrize("name,kwargs,kind", [
     ("CrossEntropyLoss", dict(label_smoothing=0.1, ignore_index=1), "classes"),
     ("CrossEntropyLoss", dict(weight=np.array([1.0, 2.0, 0.5]), reduction="sum"), "classes"),

@@ -81,12 +81,26 @@ class Module:
                 if name in table:
                     table[name] = None
                     return
-        for table in (self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
+        # A name moves out of the other tables, but keeps its place in its own one (a dict
+        # assignment to an existing key), so state_dict()'s order stays PyTorch's.
         if isinstance(value, Parameter):
+            self._buffers.pop(name, None)
+            self._modules.pop(name, None)
             self._parameters[name] = value
         elif isinstance(value, Module):
+            self._parameters.pop(name, None)
+            self._buffers.pop(name, None)
             self._modules[name] = value
+        elif name in self._parameters:
+            raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} of "
+                            f"{type(self).__name__} (mt.nn.Parameter or None expected; to change "
+                            f"its values, assign to .data or use an in-place method)")
+        elif name in self._modules:
+            raise TypeError(f"cannot assign {type(value).__name__} as sub-module {name!r} of "
+                            f"{type(self).__name__} (a Module or None expected)")
+        elif name in self._buffers:          # a buffer takes the new array, in its place
+            self._buffers[name] = np.asarray(value.data if isinstance(value, Tensor) else value)
+            return
         else:
             object.__setattr__(self, name, value)
             return

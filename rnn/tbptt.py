@@ -365,8 +365,10 @@ class TBPTTTrainer:
             "batch_size": self.batcher.batch_size, "seq_len": self.batcher.seq_len,
             "carried_state": carried, "carried_is_tuple": isinstance(state, tuple),
             "rng": mt.get_rng().bit_generator.state,
-            # JSON text keeps the records compact and exactly round-trippable.
-            "history": json.dumps(self.history),
+            # JSON keeps the records exactly round-trippable; as the bytes of an array entry it
+            # is compressed with the arrays instead of growing the manifest, whose size a load
+            # limits (64 MiB by default: ~400,000 steps' records as text).
+            "history": np.frombuffer(json.dumps(self.history).encode("utf-8"), dtype=np.uint8),
         }
         checkpoint["optimizer"] = self.optimizer.state_dict()
         checkpoint["scheduler"] = None if self.scheduler is None else self.scheduler.state_dict()
@@ -417,7 +419,9 @@ class TBPTTTrainer:
             tensors = tuple(mt.tensor(a) for a in carried)
             self.state = tensors if t["carried_is_tuple"] else tensors[0]
         mt.get_rng().bit_generator.state = t["rng"]
-        self.history = json.loads(t["history"])
+        history = t["history"]           # (a JSON string in checkpoints written before)
+        self.history = json.loads(history if isinstance(history, str)
+                                  else np.asarray(history, dtype=np.uint8).tobytes().decode("utf-8"))
 
     def save(self, path):
         """Write a checkpoint (atomically: an interrupted write leaves the old file intact).

@@ -1,5 +1,6 @@
 """Truncated BPTT trainer: exact gradients, the graph cut, state carrying, clipping, schedules,
 evaluation, checkpoints, Ctrl-C and exact resume."""
+import json
 import math
 import os
 import signal
@@ -303,3 +304,30 @@ def test_tbptt_training_loop_matches_pytorch():
                                atol=1e-12)
     np.testing.assert_allclose(model.rnn.weight_hh_l0.data, lstm.weight_hh_l0.detach().numpy(),
                                rtol=1e-9, atol=1e-12)
+
+
+def test_a_long_history_is_kept_out_of_the_manifest_and_old_text_histories_still_load(tmp_path):
+    """The records go into a compressed array entry: in the manifest, which a load limits to
+    64 MiB, some 400,000 steps' records would make the saved run impossible to resume."""
+    import zipfile
+    from microtensor.serialize import _MANIFEST
+    run = make_run(tmp_path / "a")
+    run.fit(2)
+    record = dict(run.history[-1])
+    sizes = []
+    for n in (10, 20_000):
+        run.history = [dict(record, step=k) for k in range(n)]
+        path = tmp_path / "a" / f"run{n}.npz"
+        run.save(path)
+        with zipfile.ZipFile(path) as archive:
+            sizes.append(archive.getinfo(_MANIFEST + ".npy").file_size)
+    assert abs(sizes[1] - sizes[0]) < 16, sizes               # (only a shape's digits differ)
+    resumed = make_run(tmp_path / "b", seed=99)
+    resumed.resume(path)
+    assert len(resumed.history) == 20_000 and resumed.history[-1] == dict(record, step=19_999)
+    # A checkpoint written before (the history as JSON text in the manifest) still resumes.
+    state = run.state_dict()
+    state["trainer"]["history"] = json.dumps(run.history[:3])
+    again = make_run(tmp_path / "c", seed=99)
+    again.load_state_dict(state)
+    assert again.history == run.history[:3]

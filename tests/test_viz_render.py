@@ -53,8 +53,11 @@ def test_svg_has_a_column_per_step_gradients_ordered_fills_legend_and_tooltips(t
     loss, model = unrolled("lstm", steps=3, hidden=2)
     path = viz.render(loss, tmp_path / "lstm.svg", params=model)
     root = parse_svg(path)
-    headers = [title(g) for g in groups(root, "node") if title(g).startswith("step_")]
-    assert headers == ["step_lstm_l0_t0", "step_lstm_l0_t1", "step_lstm_l0_t2"]
+    # one header per step, left to right in time order (by their position, not the SVG's order)
+    headers = {title(g): float(next(g.iter(f"{SVG}text")).get("x")) for g in groups(root, "node")
+               if title(g).startswith("step_")}
+    assert sorted(headers, key=headers.get) == ["step_lstm_l0_t0", "step_lstm_l0_t1",
+                                                "step_lstm_l0_t2"]
     trace = viz.trace(loss, params=model)
     by_name = {f"n{n.id}": n for n in trace.nodes}
     nodes = {title(g): g for g in groups(root, "node")}

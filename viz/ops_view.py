@@ -475,8 +475,10 @@ def _grid(tr, grid, all_stand_ins, g, skipped, group_of):
         if previous is not None:        # each rank above the one before: the rows stack
             g.edge(previous[0], names[0], style="invis", weight="0")
         previous = names
-    # the header centred over its column
-    for t in columns:
+    # The header centred over its column: between its two walls, which the header rank's chain
+    # pulls it to equally (dot balances a node between equal pulls). The first and last columns
+    # have one wall each: their headers are pulled to the column's top cells instead.
+    for t in {columns[0], columns[-1]} if columns else ():
         family = next(f for f, k in headers if k == t)
         for x in ranks[-2][1].get(t, ()):
             g.edge(x, headers[(family, t)], style="invis", weight="10")

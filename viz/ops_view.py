@@ -31,18 +31,14 @@ from rnn import conventions
 
 from .layout import gathered_outputs, shared_inputs, slots
 from .shares import share
-from .style import (KIND_ATTRS, cluster_attrs, cluster_name, const_text, detail_lines, family_label,
-                    header_attrs, mark_kind, natural_key, node_fill, node_label, node_tooltip,
-                    share_node_attrs)
+from .style import (cluster_attrs, cluster_name, detail_lines, family_label, header_attrs,
+                    kept_node_attrs, natural_key, node_fill, node_tooltip, share_node_attrs)
 from .trace import magnitude
 
 
-def _node_attrs(n, tr, scale, show, revealed, roots):
-    fill, fontc = node_fill(n, scale, revealed)
-    attrs = {"label": node_label(n, show, const_text(n, tr), revealed), "fillcolor": fill,
-             "fontcolor": fontc,
-             "tooltip": node_tooltip(n, tr.norm), "id": f"n{n.id}"}
-    attrs.update(KIND_ATTRS[mark_kind(n, roots)])
+def _node_attrs(n, tr, scale, show, revealed):
+    """A node of the ops view: the views' node attributes, with a grey outline for a zero gradient."""
+    attrs = kept_node_attrs(n, scale, tr, show, revealed)
     if n.status == "zero":
         attrs["color"] = "#888888"
     return attrs
@@ -204,7 +200,7 @@ def draw_ops(tr, g, scale, show, revealed, hidden, leaves=True):
             attrs = _multi_output_attrs(tr, n, [o for o in tr.nodes if group_of.get(o.id) == n.id],
                                         scale, show, revealed)
         else:
-            attrs = _node_attrs(n, tr, scale, show, revealed, roots)
+            attrs = _node_attrs(n, tr, scale, show, revealed)
         if n.id in slices:      # its edge from the sequence is left out: the legend says so
             attrs["class"] = "slice"
         slot = grid[n.id]

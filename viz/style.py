@@ -416,7 +416,9 @@ def new_graph(rankdir):
 
 
 def kept_node_attrs(n, scale, tr, show, revealed):
-    """Attributes of a node the cells/rolled views keep: the root (octagon) or a detached leaf.
+    """A drawn node's attributes: label, fill, tooltip, DOM id and its mark (:data:`KIND_ATTRS`);
+    used for every node of the ops view and the nodes the cells/rolled views keep (the root, a
+    detached leaf).
 
     Example:
         >>> import microtensor as mt

@@ -99,7 +99,7 @@ class Module:
             raise TypeError(f"cannot assign {type(value).__name__} as sub-module {name!r} of "
                             f"{type(self).__name__} (a Module or None expected)")
         elif name in self._buffers:          # a buffer takes the new array, in its place
-            self._buffers[name] = np.asarray(value.data if isinstance(value, Tensor) else value)
+            self.register_buffer(name, value.data if isinstance(value, Tensor) else value)
             return
         else:
             object.__setattr__(self, name, value)

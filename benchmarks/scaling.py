@@ -109,30 +109,33 @@ def graph_breakdown(loss):
     """What a recorded graph holds, by why it is alive (the profile behind the memory ratios).
 
     Returns bytes of the distinct arrays (views once) that some node's backward saved
-    (``saved_bytes``), of the op outputs that no backward saved, alive only because a node holds
-    its input tensors (``unsaved_bytes``), and the number of nodes. Leaves (parameters, inputs)
-    existed before the forward and are left out.
+    (``saved_bytes``), of the op outputs still alive that no backward saved (``unsaved_bytes``:
+    the ones the caller holds, such as the loss; the graph itself holds none), and the number of
+    nodes. Leaves (parameters, inputs) existed before the forward and are left out.
 
     Example:
         >>> import microtensor as mt
         >>> x = mt.ones(4, requires_grad=True)
         >>> row = graph_breakdown(((x + 1) * 2).tanh().sum())
         >>> row["nodes"], row["saved_bytes"], row["unsaved_bytes"]
-        (4, 32, 20)
+        (4, 32, 4)
 
-    (Saved: ``x + 1``, which the product keeps, and the tanh's output; unsaved: the product, 16
-    bytes, and the sum.)
+    (Saved: ``x + 1``, which the product keeps, and the tanh's output; alive but unsaved: the
+    sum, which the caller holds. The product, which nobody saved, is already freed.)
     """
     import microtensor as mt
     saved, held, nodes, leaves = {}, {}, set(), set()
     for record in mt.graph.walk(loss):
         tensor = record.tensor
-        base = _base(tensor.data)
         node = tensor.grad_fn
-        if node is None:              # parameters and inputs existed before the forward
-            leaves.add(id(base))
+        if tensor.data is not None:   # (None: an output nobody keeps, already freed)
+            base = _base(tensor.data)
+            if node is None:          # parameters and inputs existed before the forward
+                leaves.add(id(base))
+                continue
+            held[id(base)] = base.nbytes
+        if node is None:
             continue
-        held[id(base)] = base.nbytes
         if id(node) not in nodes:
             nodes.add(id(node))
             for array in node.ctx.saved_tensors:

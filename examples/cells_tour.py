@@ -76,8 +76,10 @@ def fused_check(cls, cell, kwargs, x, state):
 
 
 def gate_report(cell, x, state):
-    """Lines showing each named intermediate of one step (walked from the graph)."""
-    new, _ = one_step(cell, x, state)
+    """Lines showing each named intermediate of one step (walked from the graph; the forward
+    runs under ``mt.keep_values()``, since by default the graph keeps only what backward saved)."""
+    with mt.keep_values():
+        new, _ = one_step(cell, x, state)
     lines = []
     for record in mt.graph.walk(*new):
         if record.name and record.op is not None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import (AnomalyError, GradcheckError, GraphFreedError, MicrotensorError,
                      ShapeError)
-from .core import current_scope, gc_paused, get_default_dtype, scope
+from .core import current_scope, gc_paused, get_default_dtype, keep_values, scope
 from .function import Context, Function
 from .gradients import IndexedGrad
 from . import extend, graph, ops

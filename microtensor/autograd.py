@@ -19,7 +19,7 @@ from heapq import heappop, heappush
 import numpy as np
 
 from .core import GradMode
-from .core import TensorBase, VersionClock, gc_paused
+from .core import Node, Port, TensorBase, VersionClock, gc_paused, shown, vertex_of
 from .errors import FREED_MESSAGE, AnomalyError, GraphFreedError, ShapeError
 from .function import kind_of_nonfinite
 from .gradients import IndexedGrad, OuterGrad
@@ -193,28 +193,28 @@ def _accumulate(grads, owned, key, grad):
             owned.add(key)
 
 
-def _incoming_gradient(tensor, g, keep_grads, capture):
-    """The gradient of ``tensor`` once all its contributions are in: densified where needed,
-    passed through its hooks, captured or kept. Returns ``(g, still_owned)``."""
-    node = tensor._node
+def _incoming_gradient(vertex, node, g, keep_grads, capture):
+    """The gradient of ``vertex`` (an op output's record; ``node`` its op) once all its
+    contributions are in: densified where needed, passed through its hooks, captured or kept.
+    Returns ``(g, replaced)``."""
     if type(g) is OuterGrad:
         # Stay lazy only into an op that takes it (transpose: x @ W.T swaps the factors).
-        if node is None or not node.fn.accepts_outer_grad or tensor._hooks \
-                or capture is not None or keep_grads or tensor._retains_grad:
+        if node is None or not node.fn.accepts_outer_grad or vertex._hooks \
+                or capture is not None or keep_grads or vertex._retains_grad:
             g = g.to_dense()
     replaced = False
-    if tensor._hooks:
-        for hook in tensor._hooks:
+    if vertex._hooks:
+        for hook in vertex._hooks:
             result = hook(g)
             if result is not None:
                 g = np.asarray(result.data if hasattr(result, "data") else result)
                 replaced = True
     if node is not None:
         if capture is not None:
-            if id(tensor) in capture:
-                capture[id(tensor)] = g
-        elif keep_grads or tensor._retains_grad:
-            tensor.grad = g
+            if id(vertex) in capture:
+                capture[id(vertex)] = g
+        elif keep_grads or vertex._retains_grad:
+            vertex._grad = g
     return g, replaced
 
 
@@ -225,24 +225,24 @@ def _to_leaf(tensor, g, is_owned, capture):
             capture[id(tensor)] = g
     # A leaf owns its .grad array (optimizers and clipping modify it in place), so it never
     # shares memory with a gradient another tensor might also hold.
-    elif tensor.grad is not None:
-        tensor.grad = tensor.grad + g
+    elif tensor._grad is not None:
+        tensor._grad = tensor._grad + g
     elif is_owned and g.dtype == tensor.dtype and not tensor._hooks:
-        tensor.grad = g          # allocated by this pass and held by nobody else: no copy
+        tensor._grad = g         # allocated by this pass and held by nobody else: no copy
     else:
-        tensor.grad = g.astype(tensor.dtype, copy=True)
+        tensor._grad = g.astype(tensor.dtype, copy=True)
 
 
 def _output_gradients(node, grads, owned, keep_grads, capture):
     """One gradient per output of a multi-output node: zeros for a float output nobody used,
     None for an integer output."""
     by_index = {}
-    for index, t in node.live_outputs():
-        key = id(t)
+    for index, port in node.live_outputs():
+        key = id(port)
         g = grads.pop(key, None)
         if g is not None:
             owned.discard(key)
-            by_index[index] = _incoming_gradient(t, g, keep_grads, capture)[0]
+            by_index[index] = _incoming_gradient(port, node, g, keep_grads, capture)[0]
     out = []
     for index, (shape, dtype) in enumerate(node.output_specs):
         g = by_index.get(index)
@@ -258,32 +258,33 @@ def _where(node):
 
 def _name_through_views(t, cell):
     """`` 'w'`` for a named tensor; `` (a view of 'w')`` for an unnamed view of one (``w.T``)."""
-    if t is None:
-        return ""
     if t.name:
         return f" {t.name!r}"
     seen = t
-    while seen._node is not None and not seen.name:
-        sources = [x for x in seen._node.inputs if x._version_cell is cell]
+    while seen.grad_fn is not None and not seen.name:
+        sources = [x for x in seen.grad_fn.inputs if getattr(x, "_version_cell", None) is cell]
         if not sources:
             return ""
-        seen = sources[0]
+        seen = shown(sources[0])
     return f" (a view of {seen.name!r})" if seen.name else ""
 
 
-def _check_saved_versions(node, output):
-    """Refuse to run a backward whose saved tensors were changed in place since its forward
-    (called only for nodes made before the latest in-place change anywhere). ``output`` is the
-    tensor being processed; a multi-output node's outputs are found from the node itself."""
-    candidates = [(f"input {i}", t) for i, t in enumerate(node.inputs)]
+def _check_saved_versions(node):
+    """Refuse to run a backward whose saved arrays were changed in place since its forward
+    (called only for nodes made before the latest in-place change anywhere). A saved array is
+    matched to an input or output by identity (see ``OpOutput._is_output``)."""
+    candidates = [(f"input {i}", v) for i, v in enumerate(node.inputs)]
     if node.outputs is None:
-        candidates.append(("its output", output))
+        candidates.append(("its output", node))
     else:
-        candidates.extend((f"output {i}", t) for i, t in node.live_outputs())
+        candidates.extend((f"output {i}", p) for i, p in node.live_outputs())
     for array in node._saved:
-        for what, t in candidates:
-            cell = t._version_cell
-            if t.data is array and cell is not None and cell[1] > node.clock:
+        for what, v in candidates:
+            cell = getattr(v, "_version_cell", None)
+            if cell is None or cell[1] <= node.clock:
+                continue
+            t = shown(v, array)
+            if v._is_output(array) if type(v) in (Node, Port) else v.data is array:
                 raise RuntimeError(
                     f"{_where(node)}: {what}{_name_through_views(t, cell)} of shape {t.shape}, "
                     f"saved for the gradient, was changed in place since (now at version "
@@ -304,21 +305,23 @@ def _name_the_op(error, node):
 def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, capture=None):
     """The engine behind ``Tensor.backward`` and :func:`grad`.
 
-    It visits the tensors that receive a gradient in reverse creation order, which is the
-    schedule ``graph.backward_steps`` describes (an op's consumers are all made after it, so
-    when a tensor comes up every contribution to its gradient is in). The schedule is built as
-    it goes, from a heap of the tensors that have received a gradient so far: one pass, no
+    It visits the graph's vertices that receive a gradient (leaf tensors, and the
+    :class:`~microtensor.core.OpOutput` records of op outputs) in reverse creation order, which
+    is the schedule ``graph.backward_steps`` describes (an op's consumers are all made after it,
+    so when a vertex comes up every contribution to its gradient is in). The schedule is built
+    as it goes, from a heap of the vertices that have received a gradient so far: one pass, no
     separate reachability walk and sort.
 
-    ``capture`` (a dict id(tensor) -> None) switches to functional mode: the gradients of those
-    tensors are returned in it and no ``.grad`` is written.
+    ``capture`` (a dict id(vertex) -> None) switches to functional mode: the gradients of those
+    vertices are returned in it and no ``.grad`` is written.
     """
     grads = {}
     # Keys whose array in `grads` was allocated here and is referenced nowhere else: further
     # contributions can be added into it in place, without a temporary per addition.
     owned = set()
-    heap = []                        # (-creation number, tensor): the latest-made tensor first
+    heap = []                        # (-creation number, vertex): the latest-made vertex first
     for root, g in zip(roots, root_grads):
+        root = vertex_of(root)
         key = id(root)
         if key in grads:
             grads[key] = grads[key] + g
@@ -326,7 +329,7 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
             grads[key] = g
             heappush(heap, (-root._seq, root))
     anomaly = GradMode.anomaly
-    # Whether every tensor's gradient must go through _incoming_gradient (keep it, capture it).
+    # Whether every vertex's gradient must go through _incoming_gradient (keep it, capture it).
     watch_all = keep_grads or capture is not None
     ndarray = np.ndarray
     done = None                      # multi-output nodes already run (their other outputs skip)
@@ -334,9 +337,21 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
     # collector has nothing to find while it runs; at batch 1 it was ~10% of a training step.
     with gc_paused():
         while heap:
-            tensor = heappop(heap)[1]
-            node = tensor._node
-            if node is not None and node.outputs is not None:    # an output of a multi-output op
+            vertex = heappop(heap)[1]
+            kind = type(vertex)
+            if kind is Node:
+                node = vertex
+                key = id(vertex)
+                g = grads.pop(key)
+                if key in owned:
+                    owned.discard(key)
+                if watch_all or type(g) is OuterGrad or vertex._hooks or vertex._retains_grad:
+                    g = _incoming_gradient(vertex, node, g, keep_grads, capture)[0]
+                if node.freed:
+                    raise GraphFreedError(FREED_MESSAGE)
+                grads_out = None             # one output: backward(node, g), no tuple to unpack
+            elif kind is Port:               # an output of a multi-output op
+                node = vertex.node
                 if done is None:
                     done = set()
                 elif id(node) in done:
@@ -345,25 +360,19 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
                 if node.freed:
                     raise GraphFreedError(FREED_MESSAGE)
                 grads_out = _output_gradients(node, grads, owned, keep_grads, capture)
-            else:
-                key = id(tensor)
+            else:                            # a leaf tensor
+                key = id(vertex)
                 g = grads.pop(key)
                 is_owned = key in owned
                 if is_owned:
                     owned.discard(key)
-                if node is None:
-                    if tensor._hooks or type(g) is OuterGrad:
-                        g, replaced = _incoming_gradient(tensor, g, keep_grads, capture)
-                        is_owned = is_owned and not replaced
-                    _to_leaf(tensor, g, is_owned, capture)
-                    continue
-                if watch_all or type(g) is OuterGrad or tensor._hooks or tensor._retains_grad:
-                    g = _incoming_gradient(tensor, g, keep_grads, capture)[0]
-                if node.freed:
-                    raise GraphFreedError(FREED_MESSAGE)
-                grads_out = None             # one output: backward(node, g), no tuple to unpack
+                if vertex._hooks or type(g) is OuterGrad:
+                    g, replaced = _incoming_gradient(vertex, None, g, keep_grads, capture)
+                    is_owned = is_owned and not replaced
+                _to_leaf(vertex, g, is_owned, capture)
+                continue
             if node.clock != VersionClock.now:
-                _check_saved_versions(node, tensor)
+                _check_saved_versions(node)
             try:
                 input_grads = node.fn.backward(node, g) if grads_out is None \
                     else node.fn.backward(node, *grads_out)
@@ -378,31 +387,43 @@ def run_backward(roots, root_grads, retain_graph=False, keep_grads=False, captur
                                    f"gradients for {len(inputs)} inputs")
             for index, inp in enumerate(inputs):
                 ig = input_grads[index]
-                if ig is None or not inp.requires_grad:
+                if ig is None:
                     continue
-                data = inp.data
-                if ig.shape != data.shape:
+                if type(inp) is Node:        # an op's output (always takes a gradient)
+                    shape, dtype = inp._shape, inp._dtype
+                elif not inp.requires_grad:
+                    continue
+                elif type(inp) is Port:
+                    shape, dtype = inp._shape, inp._dtype
+                else:                        # a leaf tensor
+                    data = inp.data
+                    shape, dtype = data.shape, data.dtype
+                if ig.shape != shape:
                     raise ShapeError(f"backward of {node.op!r} returned a gradient of shape "
-                                     f"{ig.shape} for input {index} of shape {data.shape}")
-                dtype = ig.dtype
-                if dtype is not data.dtype and dtype != data.dtype:   # (builtin dtypes: one object)
-                    ig = ig.astype(data.dtype)
+                                     f"{ig.shape} for input {index} of shape {shape}")
+                if ig.dtype is not dtype and ig.dtype != dtype:     # (builtin dtypes: one object)
+                    ig = ig.astype(dtype)
                 if anomaly:
                     if type(ig) is OuterGrad:
                         ig = ig.to_dense()
                     _check_backward_anomaly(node, (g,) if grads_out is None else grads_out, index,
                                             ig.values if type(ig) is IndexedGrad else ig)
                 key = id(inp)
-                if key not in grads:         # the first contribution: schedule the tensor
+                if key not in grads:         # the first contribution: schedule the vertex
                     heappush(heap, (-inp._seq, inp))
                     if type(ig) is ndarray:
                         grads[key] = ig      # (not owned: it may alias another gradient)
                         continue
                 _accumulate(grads, owned, key, ig)
             if not retain_graph:
-                node.release()
+                if keep_grads:
+                    # The graph is kept to be drawn: keep the saved arrays alive with it, so its
+                    # vertices can still show those values (backward can no longer use them).
+                    node.shown_values = node._saved
+                node._saved = ()
+                node.freed = True
                 if not keep_grads:
-                    # Drop the structure too, so intermediate activations can be collected.
+                    # Drop the structure too, so the graph behind this node can be collected.
                     node.inputs = ()
 
 
@@ -413,7 +434,7 @@ def backward(tensor, gradient=None, retain_graph=False, keep_grads=False):
                            "graph: make an input requires_grad=True (and not under no_grad())")
     root_grad = _root_gradient(tensor, gradient)
     run_backward([tensor], [root_grad], retain_graph=retain_graph, keep_grads=keep_grads)
-    if keep_grads or tensor._retains_grad:
+    if keep_grads or vertex_of(tensor)._retains_grad:
         if tensor._node is not None:
             tensor.grad = root_grad
 
@@ -458,11 +479,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=Fa
         if not out.requires_grad:
             raise RuntimeError("grad(): an output does not require grad and has no graph")
     root_grads = [_root_gradient(o, g) for o, g in zip(outputs, grad_outputs)]
-    capture = {id(t): None for t in inputs}
+    capture = {id(vertex_of(t)): None for t in inputs}
     run_backward(outputs, root_grads, retain_graph=retain_graph, capture=capture)
     result = []
     for i, t in enumerate(inputs):
-        g = capture[id(t)]
+        g = capture[id(vertex_of(t))]
         if g is None and not allow_unused:
             raise RuntimeError(f"grad(): input {i} is not used by the outputs (or needs no grad); "
                                f"pass allow_unused=True to get None for it")

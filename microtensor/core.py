@@ -17,6 +17,7 @@ Example:
 """
 import gc
 import itertools
+import weakref
 from contextlib import contextmanager
 
 import numpy as np
@@ -46,6 +47,7 @@ class GradMode:
     """Process-wide switches read by every op application: recording on/off, anomaly checks."""
     grad_enabled = True
     anomaly = False
+    keep_values = False
 
 
 class ScopeState:
@@ -125,7 +127,8 @@ class Context:
     """What ``forward`` leaves for ``backward``: saved arrays and any attribute you set.
 
     ``needs_input_grad`` is a tuple of booleans, one per input, so ``backward`` can skip
-    gradients nobody asked for. When the op is recorded, its context *is* the graph node (a
+    gradients nobody asked for; in ``backward``, ``input_shapes`` are the inputs' shapes (see
+    :attr:`Node.input_shapes`). When the op is recorded, its context *is* the graph node (a
     :class:`Node`): one object per op application instead of two.
 
     Example:
@@ -161,40 +164,144 @@ class Context:
         self.freed = True
 
 
-class Node(Context):
+class OpOutput:
+    """What the graph keeps of one output of a recorded op, once the tensor itself may be gone.
+
+    The graph's edges lead from a consumer to its inputs' *producers*: a node holds, for each
+    input, the input's vertex (a leaf tensor itself; for an op's output, that op's :class:`Node`
+    or, for one output of several, its :class:`Port`), never the output tensor, so an
+    activation no backward saved is freed as soon as the user drops it (PyTorch's graph holds
+    none either). The vertex keeps the output's shape, dtype and name, its kept gradient
+    (``keep_grads=True``, ``retain_grad()``) and hooks, and the ``id`` of its array, by which
+    ``graph.walk`` finds the value among the arrays its producer and consumers saved (kept with
+    the graph by ``keep_grads=True``); under :func:`keep_values` the vertex keeps the array
+    itself, for a drawing of every value.
+
+    A node is also its op's ``ctx``, where ops set their own attributes (``ctx.shape``): so the
+    vertex's fields all have private names. ``graph.walk`` shows them as an
+    :class:`~microtensor.graph.OutputView`.
+    """
+
+    __slots__ = ()
+    # Rarely set, so they live in the instance dict only when they are (class defaults here).
+    _grad = None
+    _hooks = None
+    _retains_grad = False
+    _detached_from = None
+    _version_cell = None      # (set by an in-place change or a view: see version_cell)
+    _out = None               # the array itself, under keep_values() only
+
+    def _set_out(self, out):
+        shape = out.shape
+        self._shape = _SHAPES.get(shape) or _interned(shape)
+        self._dtype = out.dtype
+        self._out_id = id(out)
+        if GradMode.keep_values:
+            self._out = out
+
+    def _is_output(self, array):
+        """Whether ``array`` is this output's array. Exact when ``array`` is alive and was alive
+        with the output (an array saved by its producer or by a consumer): two objects alive at
+        the same time never share an ``id``."""
+        return self._out_id == id(array)
+
+
+# Shapes are interned: a graph has few distinct ones, and each output keeps its shape.
+_SHAPES = {}
+
+
+def _interned(shape):
+    if len(_SHAPES) < 4096:
+        _SHAPES[shape] = shape
+    return shape
+
+
+class Node(Context, OpOutput):
     """The record one op application leaves on its output tensor(s); it is also the op's context.
 
-    Attributes: ``fn`` (the Function class), ``inputs`` (input tensors, in order), ``scope`` (path
-    string), ``seq`` (creation order), ``freed`` (backward has released the saved arrays),
-    ``outputs`` (None for a single-output op; for a multi-output op a tuple of weak references to
-    its outputs, and ``output_specs`` their ``(shape, dtype)``, so backward can hand a zero
-    gradient to an output nobody used). ``Function.apply`` makes the node before ``forward`` runs
-    (as its ``ctx``) and fills these in with :meth:`record` when a gradient is needed.
+    Attributes: ``fn`` (the Function class), ``inputs`` (the inputs' vertices, in order: a leaf
+    tensor, or the :class:`OpOutput` of the op that made the input), ``scope`` (path string),
+    ``seq`` (creation order), ``freed`` (backward has released the saved arrays), ``outputs``
+    (None for a single-output op; for a multi-output op a tuple of weak references to its
+    :class:`Port` s, and ``output_specs`` their ``(shape, dtype)``, so backward can hand a zero
+    gradient to an output nobody used). A single-output node is also the vertex of its output
+    (``shape``, ``dtype``, ``data``, ``grad``, see :class:`OpOutput`). ``Function.apply`` makes
+    the node before ``forward`` runs (as its ``ctx``) and fills these in with :meth:`record`
+    when a gradient is needed.
 
     Example:
         >>> import microtensor as mt
         >>> a, b = mt.ones(4, requires_grad=True).split(2)
         >>> a.grad_fn.num_outputs, a.grad_fn is b.grad_fn
         (2, True)
+        >>> x = mt.ones(2, requires_grad=True)
+        >>> y = x * 3
+        >>> y._vertex is y.grad_fn, y.grad_fn.inputs[0] is x
+        (True, True)
     """
 
-    __slots__ = ("fn", "inputs", "scope", "seq", "outputs", "output_specs", "clock")
+    __slots__ = ("fn", "inputs", "scope", "_seq", "outputs", "output_specs", "clock",
+                 "_shape", "_dtype", "_out_id", "_name", "__weakref__")
 
-    def record(self, fn, inputs, scope, outputs=None):
-        """Fill in the graph's side of a context whose op is recorded; returns the node."""
+    def record(self, fn, inputs, scope, out, seq):
+        """Fill in the graph's side of a context whose op is recorded (one output array
+        ``out``, whose tensor's creation number is ``seq``); returns the node. ``inputs`` are
+        tensors: the node keeps their vertices."""
         self.fn = fn
-        self.inputs = inputs
+        n = len(inputs)
+        if n == 1:
+            a = inputs[0]
+            self.inputs = (a._vertex or a,)
+        elif n == 2:
+            a, b = inputs
+            self.inputs = (a._vertex or a, b._vertex or b)
+        else:
+            self.inputs = tuple([t._vertex or t for t in inputs])
         self.scope = scope
-        self.seq = next_seq()
-        self.outputs = outputs
+        self._seq = seq              # the output tensor's: after the inputs', no new int
+        self.outputs = None
         self.output_specs = None
         self.clock = VersionClock.now      # in-place changes counted so far (see VersionClock)
+        shape = out.shape
+        self._shape = _SHAPES.get(shape) or _interned(shape)
+        self._dtype = out.dtype
+        self._out_id = id(out)
+        if GradMode.keep_values:
+            self._out = out
         return self
+
+    def record_outputs(self, fn, inputs, scope, outs, tensors):
+        """:meth:`record` for an op with several outputs (arrays ``outs`` of the output
+        ``tensors``); returns one :class:`Port` per output."""
+        self.record(fn, inputs, scope, outs[0], tensors[0]._seq)
+        ports = tuple([Port(self, index, out, t._seq)
+                       for index, (out, t) in enumerate(zip(outs, tensors))])
+        self.outputs = tuple([weakref.ref(p) for p in ports])
+        self.output_specs = tuple([(p._shape, p._dtype) for p in ports])
+        return ports
+
+    @property
+    def seq(self):
+        """Creation order: after every input's, before every consumer's."""
+        return self._seq
 
     @property
     def ctx(self):
         """The op's context: the node itself (kept for code written when they were two)."""
         return self
+
+    @property
+    def input_shapes(self):
+        """In ``backward``: the shapes of the op's inputs, in order (what ``unbroadcast``
+        needs). The graph keeps them anyway, so an op need not store its own copy on ``ctx``.
+
+        Example:
+            >>> import microtensor as mt
+            >>> y = mt.ones(2, 3, requires_grad=True) + mt.ones(3)
+            >>> y.grad_fn.input_shapes
+            ((2, 3), (3,))
+        """
+        return tuple([x._shape for x in self.inputs])
 
     @property
     def op(self):
@@ -207,19 +314,188 @@ class Node(Context):
         return 1 if self.outputs is None else len(self.outputs)
 
     def live_outputs(self):
-        """The outputs of a multi-output node that still exist, as ``(index, tensor)`` pairs."""
+        """The outputs of a multi-output node that still exist (a tensor or a consumer holds
+        them), as ``(index, port)`` pairs."""
         if self.outputs is None:
             return []
         pairs = []
         for index, ref in enumerate(self.outputs):
-            t = ref()
-            if t is not None:
-                pairs.append((index, t))
+            p = ref()
+            if p is not None:
+                pairs.append((index, p))
         return pairs
 
     def __repr__(self):
         where = f" in {self.scope!r}" if self.scope else ""
         return f"<Node {self.op}{where}>"
+
+
+class Port(OpOutput):
+    """One output of a multi-output op as a vertex of the graph (see :class:`OpOutput`).
+
+    Example:
+        >>> import microtensor as mt
+        >>> a, b = mt.ones(4, requires_grad=True).split(2)
+        >>> port = b._vertex
+        >>> port.index, port.node is b.grad_fn, port.requires_grad
+        (1, True, True)
+    """
+
+    __slots__ = ("node", "index", "_seq", "_shape", "_dtype", "requires_grad", "_out_id", "_name",
+                 "__weakref__", "__dict__")
+
+    def __init__(self, node, index, out, seq):
+        self.node = node
+        self.index = index
+        self._seq = seq
+        self.requires_grad = out.dtype.kind == "f"
+        self._set_out(out)
+
+    def __repr__(self):
+        return f"<Port {self.index} of {self.node!r}>"
+
+
+def vertex_of(t):
+    """The graph's vertex for tensor ``t``: the tensor itself for a leaf, else its op's output
+    record (an :class:`OpOutput`); a vertex (or its :class:`OutputView`) gives its own.
+
+    Example:
+        >>> import microtensor as mt
+        >>> x = mt.ones(2, requires_grad=True)
+        >>> y = x * 2
+        >>> vertex_of(x) is x, vertex_of(y) is y.grad_fn
+        (True, True)
+    """
+    return getattr(t, "_vertex", None) or t
+
+
+def producer(vertex):
+    """The node that made ``vertex``, or None for a leaf tensor.
+
+    Example:
+        >>> import microtensor as mt
+        >>> y = mt.ones(2, requires_grad=True) * 2
+        >>> producer(vertex_of(y)) is y.grad_fn
+        True
+    """
+    kind = type(vertex)
+    if kind is Node:
+        return vertex
+    if kind is Port:
+        return vertex.node
+    return None
+
+
+class OutputView:
+    """An op output's vertex seen as a read-only tensor: what ``graph.walk`` gives as a record's
+    ``tensor`` once the tensor object itself may be gone (see :class:`OpOutput`).
+
+    ``data`` is the array if :func:`keep_values` kept it or ``found`` (an array the walk found
+    saved by the output's producer or a consumer) is given; None otherwise.
+
+    Example:
+        >>> import microtensor as mt
+        >>> x = mt.ones(2, requires_grad=True)
+        >>> y = (x * 3).sum()
+        >>> view = OutputView(y.grad_fn.inputs[0])
+        >>> view.shape, view.op, view.data is None      # nobody saved x * 3
+        ((2,), 'mul', True)
+    """
+
+    __slots__ = ("_vertex", "_found")
+    is_leaf = False
+
+    def __init__(self, vertex, found=None):
+        self._vertex = vertex
+        self._found = found
+
+    @property
+    def data(self):
+        """The array, or None if the graph did not keep it."""
+        out = self._vertex._out
+        return self._found if out is None else out
+
+    grad = property(lambda self: self._vertex._grad, doc="The kept gradient, or None.")
+    name = property(lambda self: getattr(self._vertex, "_name", None), doc="The name, or None.")
+    shape = property(lambda self: self._vertex._shape, doc="The shape.")
+    dtype = property(lambda self: self._vertex._dtype, doc="The dtype.")
+    ndim = property(lambda self: len(self._vertex._shape), doc="Number of dimensions.")
+    size = property(lambda self: int(np.prod(self._vertex._shape, dtype=np.int64)),
+                    doc="Number of elements.")
+    grad_fn = property(lambda self: producer(self._vertex), doc="The node that made it.")
+    op = property(lambda self: producer(self._vertex).op, doc="The op's name.")
+    scope = property(lambda self: producer(self._vertex).scope, doc="The op's scope path.")
+    requires_grad = property(lambda self: type(self._vertex) is Node or self._vertex.requires_grad,
+                             doc="Whether it takes a gradient (False for an integer output).")
+
+    def register_hook(self, fn):
+        """Call ``fn(grad)`` when this output's gradient is computed (as ``Tensor.register_hook``)."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on an output that takes no gradient")
+        return add_hook(self._vertex, fn)
+
+    def __repr__(self):
+        return f"<output of {self.op!r}, shape {self.shape}, name {self.name!r}>"
+
+
+class HookHandle:
+    """Returned by ``register_hook``; ``remove()`` takes the hook off."""
+
+    def __init__(self, hooks, fn):
+        self._hooks, self._fn = hooks, fn
+
+    def remove(self):
+        """Unregister the hook (a second call does nothing)."""
+        if self._fn in self._hooks:
+            self._hooks.remove(self._fn)
+
+
+def add_hook(vertex, fn):
+    """Append ``fn`` to the hooks of ``vertex`` (a leaf tensor or an op output's record).
+
+    Example:
+        >>> import microtensor as mt
+        >>> x = mt.ones(1, requires_grad=True)
+        >>> add_hook(x, print).remove()
+    """
+    if vertex._hooks is None:
+        vertex._hooks = []
+    vertex._hooks.append(fn)
+    return HookHandle(vertex._hooks, fn)
+
+
+def shown(vertex, found=None):
+    """A vertex as something with a tensor's read-only attributes: a leaf tensor itself, an
+    op output's :class:`OutputView` (``found``: its array, if the caller found it).
+
+    Example:
+        >>> import microtensor as mt
+        >>> shown(vertex_of(mt.ones(3, requires_grad=True) * 2)).shape
+        (3,)
+    """
+    return OutputView(vertex, found) if isinstance(vertex, OpOutput) else vertex
+
+
+@contextmanager
+def keep_values():
+    """Keep the value of every op output recorded inside the block for as long as the graph
+    lives, for a drawing or a report that shows them (by default the graph keeps only what a
+    backward saved, and an unsaved activation is freed with its tensor).
+
+    Example:
+        >>> import microtensor as mt
+        >>> x = mt.ones(2, requires_grad=True)
+        >>> with mt.keep_values():
+        ...     y = (x + 1).sum()
+        >>> [r.tensor.data for r in mt.graph.walk(y) if r.op == "add"]
+        [array([2., 2.], dtype=float32)]
+    """
+    previous = GradMode.keep_values
+    GradMode.keep_values = True
+    try:
+        yield
+    finally:
+        GradMode.keep_values = previous
 
 
 def axis_or_dim(axis, dim, default=None):
@@ -291,10 +567,11 @@ def to_array(data, dtype=None):
 def init_tensor(t, data, requires_grad):
     """Fill the slots of a new tensor object (the fast path every op output takes: no checks)."""
     t.data = data
-    t.grad = None
+    t._grad = None
     t.requires_grad = requires_grad
-    t.name = None
+    t._name = None
     t._node = None
+    t._vertex = None
     t._hooks = None
     t._retains_grad = False
     t._detached_from = None
@@ -319,6 +596,8 @@ def version_cell(t):
     cell = t._version_cell
     if cell is None:
         cell = t._version_cell = [0, 0]
+        if t._vertex is not None:
+            t._vertex._version_cell = cell     # backward checks the graph's vertex
     return cell
 
 
@@ -329,7 +608,9 @@ def share_version(result, out, tensors):
     for t in tensors:
         data = t.data
         if data is base or (data.base is not None and data.base is base):
-            result._version_cell = version_cell(t)
+            cell = result._version_cell = version_cell(t)
+            if result._vertex is not None:
+                result._vertex._version_cell = cell
             return
 
 
@@ -341,12 +622,39 @@ class TensorBase:
     imports them.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "name", "_node", "_hooks", "_retains_grad",
-                 "_detached_from", "_scope", "_seq", "_version_cell", "__weakref__")
+    __slots__ = ("data", "_grad", "requires_grad", "_name", "_node", "_vertex", "_hooks",
+                 "_retains_grad", "_detached_from", "_scope", "_seq", "_version_cell", "__weakref__")
+
+    # A leaf keeps its gradient and name itself; an op's output keeps them on its vertex (the
+    # graph's record of it, ``_vertex``), so they outlive the tensor object in a drawing.
+    @property
+    def grad(self):
+        """The gradient: a leaf's accumulated one; an op output's if it was kept
+        (``keep_grads=True``, :meth:`retain_grad`), else None."""
+        return (self._vertex or self)._grad
+
+    @grad.setter
+    def grad(self, value):
+        (self._vertex or self)._grad = value
+
+    @property
+    def name(self):
+        """The tensor's name in drawings and messages (None if it has none)."""
+        v = self._vertex
+        return self._name if v is None else getattr(v, "_name", None)
+
+    @name.setter
+    def name(self, value):
+        (self._vertex or self)._name = value
 
     @property
     def shape(self):
         """The shape, a tuple of ints."""
+        return self.data.shape
+
+    @property
+    def _shape(self):
+        # (What every vertex of the graph answers: leaves here, op outputs in OpOutput.)
         return self.data.shape
 
     @property

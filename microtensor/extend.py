@@ -4,7 +4,8 @@ Every op in ``microtensor/ops`` imports only from this module (a test checks it)
 built-in op is an example of an op a user could have written:
 
 - :class:`Function` and :class:`Context`: one small class per op (``forward`` on ndarrays,
-  ``backward`` returns one gradient per input; a tuple from ``forward`` makes a multi-output op);
+  ``backward`` returns one gradient per input; a tuple from ``forward`` makes a multi-output op;
+  in ``backward``, ``ctx.input_shapes`` are the inputs' shapes);
 - :func:`unbroadcast`: sum a gradient back to an input's shape after broadcasting;
 - :class:`IndexedGrad`: a gradient that is zero except at an index, accumulated into one buffer;
 - :class:`OuterGrad` and ``Function.accepts_outer_grad``: the lazy weight gradient behind
@@ -19,11 +20,10 @@ Example:
     >>> class ScaledAdd(Function):                     # a + 2 b, with broadcasting
     ...     @staticmethod
     ...     def forward(ctx, a, b):
-    ...         ctx.shapes = a.shape, b.shape
     ...         return a + 2 * b
     ...     @staticmethod
     ...     def backward(ctx, grad):
-    ...         sa, sb = ctx.shapes
+    ...         sa, sb = ctx.input_shapes                # the inputs' shapes, from the graph
     ...         return unbroadcast(grad, sa), unbroadcast(2 * grad, sb)
     >>> a = mt.zeros(2, 3, requires_grad=True)
     >>> b = mt.zeros(3, requires_grad=True)

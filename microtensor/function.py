@@ -26,8 +26,6 @@ numbers, lists and arrays among the positional inputs become constant tensors; a
 takes the dtype of the first floating-point tensor input (else of the first tensor), so
 ``x * 2.0`` stays float32 for a float32 ``x``.
 """
-import weakref
-
 import numpy as np
 
 from .core import (DEFAULT_FLOAT, Context, GradMode, Node, ScopeState, TensorBase,  # noqa: F401
@@ -223,10 +221,12 @@ class Function:
         if GradMode.anomaly:
             check_forward_anomaly(cls, ScopeState.path, arrays, out)
         result = wrap(out, record)
+        if record:
+            # The node is the output's vertex: the graph refers to it, never to `result`.
+            result._node = result._vertex = ctx.record(cls, tensors, ScopeState.path, out,
+                                                       result._seq)
         if out.base is not None:
             share_version(result, out, tensors)
-        if record:
-            result._node = ctx.record(cls, tensors, ScopeState.path)
         return result
 
     @classmethod
@@ -242,13 +242,11 @@ class Function:
         # An integer or boolean output (an index, an argmax) keeps its dtype and takes no
         # gradient, but stays an output of the node, so a drawing shows where it came from.
         results = tuple([wrap(out, record and out.dtype.kind == "f") for out in outs])
+        if record:
+            ports = ctx.record_outputs(cls, tensors, ScopeState.path, outs, results)
+            for t, port in zip(results, ports):
+                t._node, t._vertex = ctx, port
         for out, t in zip(outs, results):
             if out.base is not None:
                 share_version(t, out, tensors)
-        if record:
-            node = ctx.record(cls, tensors, ScopeState.path,
-                              tuple([weakref.ref(t) for t in results]))
-            node.output_specs = tuple([(out.shape, out.dtype) for out in outs])
-            for t in results:
-                t._node = node
         return results

@@ -1,11 +1,13 @@
 """The graph as data: node records, an iterative walk, and the order backward visits them.
 
 Every op application that needs a gradient leaves a :class:`~microtensor.core.Node` on its output
-tensor(s) (``tensor.grad_fn``). A node knows its op, its input tensors, the scope path that was
-active when it was made (``"lstm/l0/t3"``) and a creation sequence number. :func:`walk` turns the
-graph behind any tensor into a list of :class:`GraphRecord` in topological order with stable ids
-(creation order, never ``id()``), which is what the renderer in ``viz`` draws;
-:func:`backward_order` says in which order ``backward()`` visits those records.
+tensor(s) (``tensor.grad_fn``). A node knows its op, its inputs' vertices (a leaf tensor, or the
+record an op keeps of its output: :class:`~microtensor.core.OpOutput`; the graph holds no op
+output's tensor), the scope path that was active when it was made (``"lstm/l0/t3"``) and a
+creation sequence number. :func:`walk` turns the graph behind any tensor into a list of
+:class:`GraphRecord` in topological order with stable ids (creation order, never ``id()``),
+which is what the renderer in ``viz`` draws; :func:`backward_order` says in which order
+``backward()`` visits those records.
 
 Example:
     >>> import microtensor as mt
@@ -17,7 +19,10 @@ Example:
 """
 from operator import attrgetter
 
-from .core import Node, current_scope, scope  # noqa: F401  (the graph's vocabulary, re-exported)
+import numpy as np
+
+from .core import (Node, OpOutput, OutputView, Port, current_scope, keep_values,  # noqa: F401
+                   producer, scope, shown, vertex_of)  # (the graph's vocabulary, re-exported)
 
 
 class GraphRecord:
@@ -48,34 +53,39 @@ class GraphRecord:
 
 
 def topological_order(roots, only_requires_grad=False, with_siblings=False):
-    """Tensors reachable from ``roots``, every input before its consumers. Iterative.
+    """The graph's vertices reachable from ``roots`` (tensors or vertices), every input before
+    its consumers. Iterative.
 
-    Creation order is a topological order (an op's inputs exist before its outputs), so one
-    reachability pass plus one C-level sort by creation number does it, and the order does not
-    depend on which root was given first. The backward pass walks it in reverse.
-    ``with_siblings`` also takes the other live outputs of a reached multi-output op (a drawing
-    shows the whole op; backward does not need them).
+    A vertex is a leaf tensor, or the record an op keeps of its output (an
+    :class:`~microtensor.core.OpOutput`: the op's node, or one :class:`~microtensor.core.Port`
+    of a multi-output op), which outlives the output tensor. Creation order is a topological
+    order (an op's inputs exist before its outputs), so one reachability pass plus one C-level
+    sort by creation number does it, and the order does not depend on which root was given
+    first. The backward pass walks it in reverse. ``with_siblings`` also takes the other live
+    outputs of a reached multi-output op (a drawing shows the whole op; backward does not
+    need them).
 
     Example:
         >>> import microtensor as mt
         >>> a = mt.tensor([1.0], requires_grad=True)
-        >>> [t is a for t in topological_order([a * 2])]
+        >>> [v is a for v in topological_order([a * 2])]
         [True, False, False]
     """
     seen = set()
     order = []
-    stack = list(roots)
+    stack = [vertex_of(r) for r in roots]
     while stack:
-        tensor = stack.pop()
-        key = id(tensor)
+        vertex = stack.pop()
+        key = id(vertex)
         if key in seen:
             continue
         seen.add(key)
-        order.append(tensor)
-        node = tensor._node
+        order.append(vertex)
+        node = producer(vertex)
         if node is not None:
             for inp in node.inputs:
-                if id(inp) not in seen and (inp.requires_grad or not only_requires_grad):
+                if id(inp) not in seen and (not only_requires_grad or type(inp) is Node
+                                            or inp.requires_grad):
                     stack.append(inp)
             if with_siblings and node.outputs is not None:
                 for _, sibling in node.live_outputs():
@@ -94,7 +104,10 @@ def walk(*roots):
     Ids are positions in creation order, so the same program gives the same ids on every run.
     All live outputs of a multi-output op are walked once one of them is reached. Works after
     ``backward(keep_grads=True)`` or ``retain_graph=True``; after a plain backward the graph's
-    structure is released and only the root is left.
+    structure is released and only the root is left. A record's ``tensor`` is the tensor for a
+    leaf and for a root, else an :class:`~microtensor.core.OutputView` of the op output, whose
+    ``data`` is None once no backward, tensor or :func:`~microtensor.keep_values` keeps the
+    array.
 
     Example:
         >>> import microtensor as mt
@@ -106,17 +119,20 @@ def walk(*roots):
         >>> [(r.id, r.op, r.node_id, r.output_index, r.num_outputs) for r in walk(b)]
         [(0, None, 0, 0, 1), (1, 'split', 1, 0, 2), (2, 'split', 1, 1, 2)]
     """
-    tensors = topological_order(roots, with_siblings=True)
-    ids = {id(t): i for i, t in enumerate(tensors)}
+    vertices = topological_order(roots, with_siblings=True)
+    ids = {id(v): i for i, v in enumerate(vertices)}
+    given = {id(vertex_of(r)): r for r in roots}
+    found = _saved_values(vertices)
     records = []
-    for i, t in enumerate(tensors):
+    for i, v in enumerate(vertices):
         r = GraphRecord()
         r.id = i
-        r.tensor = t
-        node = t._node
+        t = given.get(id(v))
+        r.tensor = t = shown(v, found.get(id(v))) if t is None else t
+        node = producer(v)
         r.op = node.op if node is not None else None
         r.inputs = tuple(ids[id(x)] for x in node.inputs) if node is not None else ()
-        r.scope = node.scope if node is not None else t._scope
+        r.scope = node.scope if node is not None else v._scope
         r.name = t.name
         r.shape = t.shape
         r.dtype = t.dtype
@@ -128,23 +144,48 @@ def walk(*roots):
             present = [(index, ids[id(o)]) for index, o in node.live_outputs() if id(o) in ids]
             r.node_id = present[0][1]
             r.output_index = next(index for index, rid in present if rid == i)
-        source = t._detached_from() if t._detached_from is not None else None
-        r.was_detached = t._detached_from is not None
-        r.detached_source = source
+        source = v._detached_from() if v._detached_from is not None else None
+        r.was_detached = v._detached_from is not None
+        r.detached_source = shown(source) if source is not None else None
         r.detached_from = ids.get(id(source)) if source is not None else None
         records.append(r)
     return records
 
 
-def backward_steps(roots):
-    """The backward pass's schedule, in the order ``backward()`` visits it: each step is a tensor,
-    or a tuple of the reached outputs of one multi-output op, whose gradients are complete at that
-    step. Iterative.
+def _saved_values(vertices):
+    """``{id(vertex): array}`` for the op outputs whose array a node of the graph keeps: saved
+    for its backward, or kept with the graph by ``backward(keep_grads=True)``. Only a vertex's
+    producer and consumers are searched, so the ``id`` match is exact (see
+    ``OpOutput._is_output``)."""
+    found = {}
+    done = set()
+    for v in vertices:
+        node = producer(v)
+        if node is None or id(node) in done:
+            continue
+        done.add(id(node))
+        arrays = node._saved or getattr(node, "shown_values", ())
+        if not arrays:
+            continue
+        outputs = (node,) if node.outputs is None else tuple(p for _, p in node.live_outputs())
+        for x in node.inputs + outputs:
+            if isinstance(x, OpOutput) and id(x) not in found:
+                for array in arrays:
+                    if isinstance(array, np.ndarray) and x._is_output(array):
+                        found[id(x)] = array
+                        break
+    return found
 
-    Reverse creation order over the tensors reachable through inputs that require a gradient; the
-    reached outputs of one multi-output op form one step (in output order), taken where the first
-    of them comes up, since its backward runs once for all of them. ``backward()`` runs exactly
-    this schedule; :func:`backward_order` reports it as walk ids.
+
+def backward_steps(roots):
+    """The backward pass's schedule, in the order ``backward()`` visits it: each step is a
+    vertex (a leaf tensor or an op output's record), or a tuple of the reached outputs of one
+    multi-output op, whose gradients are complete at that step. Iterative.
+
+    Reverse creation order over the vertices reachable through inputs that require a gradient;
+    the reached outputs of one multi-output op form one step (in output order), taken where the
+    first of them comes up, since its backward runs once for all of them. ``backward()`` runs
+    exactly this schedule; :func:`backward_order` reports it as walk ids.
 
     Example:
         >>> import microtensor as mt
@@ -155,18 +196,18 @@ def backward_steps(roots):
     order = topological_order(roots, only_requires_grad=True)
     order.reverse()
     done = reached = None
-    for position, tensor in enumerate(order):
-        node = tensor._node
-        if node is None or node.outputs is None:
+    for position, vertex in enumerate(order):
+        if type(vertex) is not Port:
             continue
         # A multi-output op (rare): all its reached outputs become one step, at the first.
+        node = vertex.node
         if done is None:
-            done, reached = set(), {id(t) for t in order}
+            done, reached = set(), {id(v) for v in order}
         if id(node) in done:
             order[position] = None
             continue
         done.add(id(node))
-        order[position] = tuple([t for _, t in node.live_outputs() if id(t) in reached])
+        order[position] = tuple([p for _, p in node.live_outputs() if id(p) in reached])
     return order if done is None else [step for step in order if step is not None]
 
 
@@ -188,11 +229,11 @@ def backward_order(*roots):
         >>> backward_order(loss)
         [3, 2, 0]
     """
-    ids = {id(r.tensor): r.id for r in walk(*roots)}
+    ids = {id(vertex_of(r.tensor)): r.id for r in walk(*roots)}
     order = []
     for step in backward_steps(roots):
         if type(step) is tuple:
-            order.extend(ids[id(t)] for t in step)
+            order.extend(ids[id(v)] for v in step)
         else:
             order.append(ids[id(step)])
     return order

@@ -18,7 +18,8 @@ import numpy as np
 
 from . import autograd
 from .errors import ShapeError
-from .core import GradMode, TensorBase, check_grad_dtype, init_tensor, to_array, version_cell
+from .core import (GradMode, TensorBase, add_hook, check_grad_dtype, init_tensor, to_array,
+                   version_cell)
 from .core import axis_or_dim as _axis
 from .ops.elementwise import (Abs, Add, Cast, Clip, Cos, Div, Equal, Exp, Greater, GreaterEqual,
                               LeakyRelu, Less, LessEqual, Log, Maximum, Minimum, Mul, Neg,
@@ -85,8 +86,8 @@ class Tensor(TensorBase):
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
         source = tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
-        for slot in ("data", "grad", "requires_grad", "name", "_node", "_hooks", "_retains_grad",
-                     "_detached_from", "_scope", "_seq", "_version_cell"):
+        for slot in ("data", "_grad", "requires_grad", "_name", "_node", "_vertex", "_hooks",
+                     "_retains_grad", "_detached_from", "_scope", "_seq", "_version_cell"):
             setattr(self, slot, getattr(source, slot))
 
     # Function.apply makes every op output with its first input's _wrap: a plain Tensor, also
@@ -156,7 +157,7 @@ class Tensor(TensorBase):
         """
         t = make_tensor(self.data, False)
         t.name = self.name
-        t._detached_from = weakref.ref(self)
+        t._detached_from = weakref.ref(self._vertex or self)   # (what the graph holds of self)
         t._version_cell = version_cell(self)      # the same memory: the same version counter
         return t
 
@@ -227,10 +228,7 @@ class Tensor(TensorBase):
         """
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that does not require grad")
-        if self._hooks is None:
-            self._hooks = []
-        self._hooks.append(fn)
-        return _HookHandle(self._hooks, fn)
+        return add_hook(self._vertex or self, fn)    # an op output's hooks live on its vertex
 
     def retain_grad(self):
         """Keep this non-leaf tensor's gradient in ``.grad`` after backward.
@@ -244,7 +242,7 @@ class Tensor(TensorBase):
             >>> h.grad
             array([4.], dtype=float32)
         """
-        self._retains_grad = True
+        (self._vertex or self)._retains_grad = True
 
     def zero_grad_(self):
         """Set ``.grad`` to None."""
@@ -448,14 +446,3 @@ def _write_in_place(t, op, ufunc, value):
                          f"tensor of shape {t.shape} ({error})") from None
     t.bump_version()
     return t
-
-
-class _HookHandle:
-    """Returned by ``register_hook``; ``remove()`` takes the hook off."""
-
-    def __init__(self, hooks, fn):
-        self._hooks, self._fn = hooks, fn
-
-    def remove(self):
-        if self._fn in self._hooks:
-            self._hooks.remove(self._fn)

@@ -271,26 +271,54 @@ def test_shared_subgraph_is_freed_by_the_first_loss():
 def test_graph_is_freed_after_backward_no_leak():
     x = f64(np.ones((3, 3)))
     hidden = x.tanh()
-    ref = weakref.ref(hidden)
+    ref = weakref.ref(hidden.grad_fn)
     loss = (hidden * 2).sum()
     del hidden
-    assert ref() is not None            # the loss's graph holds it before backward
+    assert ref() is not None            # the loss's graph holds the tanh node before backward
     loss.backward()
     assert ref() is None                # freed by backward itself, no gc needed (no cycles)
     gc.collect()
     assert ref() is None
 
 
+def test_the_graph_holds_no_activation_that_no_backward_saved():
+    # `a + b` saves nothing, and `pre.tanh()` saves only its output: once the user drops `pre`,
+    # its array is gone although the graph still leads through it (PyTorch's graph is the same).
+    x, w = f64(np.ones((4, 4))), f64(np.ones((4, 4)))
+    pre = x + w
+    array, tensor = weakref.ref(pre.data), weakref.ref(pre)
+    h = pre.tanh()
+    saved = weakref.ref(h.data)
+    del pre
+    assert array() is None and tensor() is None
+    records = mt.graph.walk(h.sum())
+    add = next(r for r in records if r.op == "add")
+    assert add.tensor.data is None and add.shape == (4, 4)
+    del h
+    assert saved() is not None          # tanh's backward saved it
+    # Under keep_values() (for drawings) the graph keeps every value.
+    with mt.keep_values():
+        pre = x + w
+        loss = pre.tanh().sum()
+    del pre
+    add = next(r for r in mt.graph.walk(loss) if r.op == "add")
+    np.testing.assert_array_equal(add.tensor.data, np.full((4, 4), 2.0))
+    loss.backward()
+    np.testing.assert_allclose(w.grad, 1 - np.tanh(2.0) ** 2)
+
+
 def test_keep_grads_keeps_the_graph_alive_for_drawing():
     x = f64(np.ones((2, 2)))
     hidden = x.tanh()
-    ref = weakref.ref(hidden)
+    ref = weakref.ref(hidden.grad_fn)
     loss = (hidden * 2).sum()
     del hidden
     loss.backward(keep_grads=True)
     assert ref() is not None
-    np.testing.assert_allclose(ref().grad, np.full((2, 2), 2.0))
-    del loss
+    tanh = next(r for r in mt.graph.walk(loss) if r.op == "tanh")
+    np.testing.assert_allclose(tanh.grad, np.full((2, 2), 2.0))
+    np.testing.assert_allclose(tanh.tensor.data, np.tanh(np.ones((2, 2))))   # saved: still shown
+    del loss, tanh
     gc.collect()
     assert ref() is None
 
@@ -527,8 +555,9 @@ def test_topological_order_puts_inputs_first():
     y = x * 2
     z = y + x
     order = mt.graph.topological_order([z])
-    position = {id(t): i for i, t in enumerate(order)}
-    assert position[id(x)] < position[id(y)] < position[id(z)]
+    position = {id(v): i for i, v in enumerate(order)}
+    vertex = mt.graph.vertex_of
+    assert position[id(x)] < position[id(vertex(y))] < position[id(vertex(z))]
 
 
 def test_scope_nesting_and_current_scope():

@@ -174,7 +174,8 @@ def pictures(model, untrained_state, valid_text, out, quick):
         # 1. A 3-step unroll drawn op by op, and a 12-step one drawn cell by cell.
         for name, steps, view in (("unrolled_ops", 3, "ops"), ("unrolled_cells", 12, "cells")):
             ids = model.vocab.encode(valid_text[:steps + 1])
-            loss, _ = model.loss(ids[:-1, None], ids[1:, None])
+            with mt.keep_values():          # for drawing: every node's value
+                loss, _ = model.loss(ids[:-1, None], ids[1:, None])
             loss.backward(keep_grads=True)
             title = (f"{model.cell.upper()} unrolled over {steps} characters "
                      f"{valid_text[:steps]!r}: every node coloured by |dL/d node|")

@@ -38,6 +38,8 @@ def unrolled(cell="lstm", steps=4, hidden=3, layers=1, input_size=2, batch=1, bi
             bias 1" init keeps the cell state, and its gradient, alive over more steps).
         backward: run ``loss.backward(keep_grads=True)``.
 
+    The forward runs under ``mt.keep_values()``, so a drawing shows every node's value.
+
     Returns:
         ``(loss, model)``.
 
@@ -75,12 +77,13 @@ def unrolled(cell="lstm", steps=4, hidden=3, layers=1, input_size=2, batch=1, bi
                 if name.startswith("bias_ih"):
                     p.data[hidden:2 * hidden] += forget_bias     # gate order i, f, g, o
     x = mt.randn(steps, batch, input_size, dtype=dtype, name="x")
-    output, _ = model(x, lengths=lengths)                     # (T, B, D*H)
-    target = mt.randn(*output.shape[1:], dtype=dtype, name="target")
-    with mt.scope("loss"):
-        chosen = output[-1] if loss == "last" else output
-        value = (chosen * target).sum()
-        value.name = "loss"
+    with mt.keep_values():          # for drawing: every node's value, not only the saved ones
+        output, _ = model(x, lengths=lengths)                     # (T, B, D*H)
+        target = mt.randn(*output.shape[1:], dtype=dtype, name="target")
+        with mt.scope("loss"):
+            chosen = output[-1] if loss == "last" else output
+            value = (chosen * target).sum()
+            value.name = "loss"
     if backward:
         value.backward(keep_grads=True)
     return value, model

@@ -85,12 +85,13 @@ def _tbptt(out):
     for chunk in range(2):
         if chunk:
             h = h.detach()      # truncated BPTT: carry the state, cut the graph
-        for t in range(3 * chunk, 3 * chunk + 3):
-            with mt.scope(f"rnn/l0/t{t}"):
-                h = cell(xs[t], h)
-        with mt.scope(f"loss{chunk}"):
-            loss = (h * target).sum()
-            loss.name = f"loss{chunk}"
+        with mt.keep_values():  # for drawing: every node's value
+            for t in range(3 * chunk, 3 * chunk + 3):
+                with mt.scope(f"rnn/l0/t{t}"):
+                    h = cell(xs[t], h)
+            with mt.scope(f"loss{chunk}"):
+                loss = (h * target).sum()
+                loss.name = f"loss{chunk}"
         losses.append(loss)
     for loss in losses:
         loss.backward(keep_grads=True)

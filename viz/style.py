@@ -115,13 +115,24 @@ def grad_text(node):
     return f"∇ {short(node.grad_magnitude)}"
 
 
+#: What a tooltip says of a value the graph did not keep (no backward needed it).
+VALUE_NOT_KEPT = "not kept (forward under mt.keep_values() to see it)"
+
+
 def stats_text(stats):
     """``(min, mean, max)`` in short notation.
+
+    ``None`` (a value the graph did not keep, as no backward needed it) says so, and how to keep
+    it.
 
     Example:
         >>> stats_text((-1.0, 0.5, 2.0))
         '-1.0e+0 / 5.0e-1 / 2.0e+0'
+        >>> stats_text(None)
+        'not kept (forward under mt.keep_values() to see it)'
     """
+    if stats is None:
+        return VALUE_NOT_KEPT
     low, mean, high = stats
     return f"{short(low)} / {short(mean)} / {short(high)}"
 
@@ -187,6 +198,16 @@ def node_label(node, show, constants="", revealed=None):
     return "\\n".join(dot_text(line) for line in lines)
 
 
+def value_line(stats):
+    """A label's value line: ``val min / mean / max``, or ``val not kept``.
+
+    Example:
+        >>> value_line((0.0, 1.0, 2.0)), value_line(None)
+        ('val 0 / 1.0e+0 / 2.0e+0', 'val not kept')
+    """
+    return "val not kept" if stats is None else f"val {stats_text(stats)}"
+
+
 def detail_lines(node, show, revealed=None):
     """The label lines under a node's head, as ``show`` asks: shape, value stats, gradient (or
     "not reached yet" for a node the gradient has not reached in an animation frame).
@@ -203,7 +224,7 @@ def detail_lines(node, show, revealed=None):
     if "shape" in show:
         lines.append(shape_text(node.shape))
     if "value" in show:
-        lines.append(f"val {stats_text(node.value_stats)}")
+        lines.append(value_line(node.value_stats))
     if "grad" in show:
         lines.append(grad_text(node) if reached(node, revealed) else "∇ not reached yet")
     return lines
@@ -484,7 +505,7 @@ def share_node_attrs(stand_in, scale, revealed, norm, show=("grad", "shape")):
     if shape is not None and "shape" in show:
         lines.append(shape_text(shape))
     if "value" in show and stand_in.kind == "used":
-        lines.append(f"val {stats_text(node.value_stats)}")
+        lines.append(value_line(node.value_stats))
     if revealed is not None and not all(i in revealed for i in stand_in.known_after or (node.id,)):
         fill, fontc = UNREACHED_FILL, UNREACHED_FONT          # (its share is not computed yet)
         lines.append("∇ not reached yet")

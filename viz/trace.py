@@ -29,6 +29,8 @@ import microtensor as mt
 from rnn import conventions
 
 NORMS = ("l2", "maxabs")
+# What a TracedNode caches for a value the graph did not keep (None means "not computed yet").
+NOT_KEPT = ()
 
 
 class NoGradientWarning(UserWarning):
@@ -180,16 +182,18 @@ class TracedNode:
 
     @property
     def value_stats(self):
-        """``(min, mean, max)`` of the data, computed when first asked (only drawn nodes need it)."""
+        """``(min, mean, max)`` of the data, computed when first asked (only drawn nodes need it);
+        None if the value was not kept (no backward saved it: see ``mt.keep_values``)."""
         if self._value_stats is None:
-            self._value_stats = _value_stats(self.record.tensor.data)
-        return self._value_stats
+            data = self.record.tensor.data
+            self._value_stats = NOT_KEPT if data is None else _value_stats(data)
+        return None if self._value_stats is NOT_KEPT else self._value_stats
 
     @property
     def nonfinite_value(self):
-        """Whether the data holds NaN or Inf."""
+        """Whether the data holds NaN or Inf (False when the value was not kept)."""
         data = self.record.tensor.data
-        return data.dtype.kind == "f" and not np.isfinite(data).all()
+        return data is not None and data.dtype.kind == "f" and not np.isfinite(data).all()
 
 
 class Trace:

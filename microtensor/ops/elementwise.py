@@ -36,7 +36,6 @@ class Add(Function):
     def forward(ctx, a, b):
         if a.dtype is not b.dtype:         # (the common same-dtype call skips the function)
             a, b = promote(a, b)
-        ctx.shapes = a.shape, b.shape
         try:
             return a + b
         except ValueError:
@@ -44,7 +43,7 @@ class Add(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        sa, sb = ctx.shapes
+        sa, sb = ctx.input_shapes
         need_a, need_b = ctx.needs_input_grad
         shape = grad.shape                 # (checked here: most adds do not broadcast)
         return ((grad if shape == sa else unbroadcast(grad, sa)) if need_a else None,
@@ -57,7 +56,6 @@ class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
         a, b = promote(a, b)
-        ctx.shapes = a.shape, b.shape
         try:
             return a - b
         except ValueError:
@@ -65,7 +63,7 @@ class Sub(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        sa, sb = ctx.shapes
+        sa, sb = ctx.input_shapes
         need_a, need_b = ctx.needs_input_grad
         return (unbroadcast(grad, sa) if need_a else None,
                 unbroadcast(-grad, sb) if need_b else None)
@@ -212,7 +210,6 @@ class Where(Function):
         cond = cond.astype(bool, copy=False)
         a, b = promote(a, b)
         ctx.save_for_backward(cond)
-        ctx.shapes = a.shape, b.shape
         try:
             return np.where(cond, a, b)
         except ValueError:
@@ -222,7 +219,7 @@ class Where(Function):
     @staticmethod
     def backward(ctx, grad):
         (cond,) = ctx.saved_tensors
-        sa, sb = ctx.shapes
+        sa, sb = ctx.input_shapes[1:]
         _, need_a, need_b = ctx.needs_input_grad
         zero = np.zeros((), dtype=grad.dtype)
         return (None,

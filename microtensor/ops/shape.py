@@ -255,7 +255,6 @@ class Split(Function):
 
     @staticmethod
     def forward(ctx, a, sizes=(), axis=0):
-        ctx.axis = axis
         # Basic slices (views), not np.split: for the few small pieces of an LSTM's gates the
         # loop is several times faster (measured by stream perf).
         prefix = (slice(None),) * axis
@@ -267,7 +266,12 @@ class Split(Function):
 
     @staticmethod
     def backward(ctx, *grads):            # (zeros for a piece nobody used)
-        return np.concatenate(grads, axis=ctx.axis)
+        # A piece differs from the input only along the split axis, so the axis is read from
+        # the shapes rather than kept on ctx (one attribute dict less per step of an LSTM).
+        # (With one piece the axis does not matter; with several, one differs from the input.)
+        shape = ctx.input_shapes[0]
+        axis = next((d for g in grads for d, size in enumerate(g.shape) if size != shape[d]), 0)
+        return np.concatenate(grads, axis=axis)
 
 
 # ----- functions (also the Tensor methods) -----------------------------------------------------

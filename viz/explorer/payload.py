@@ -63,8 +63,11 @@ def heat_map(array, cells=HEAT_CELLS):
         '2.0e+0:18fca0'
         >>> len(heat_map(np.zeros((40, 3))))    # 16 × 3 block means
         50
-        >>> heat_map(np.array([]))
+        >>> heat_map(np.array([])), heat_map(None)
+        (None, None)
     """
+    if array is None:                  # a value the graph did not keep
+        return None
     a = np.asarray(array)
     if a.size == 0 or a.dtype.kind not in "fiub":
         return None

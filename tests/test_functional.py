@@ -77,12 +77,17 @@ def test_cross_entropy_custom_ignore_index_matches_torch(torch, rng):
     assert np.all(x.grad[[1, 2, 5]] == 0)           # ignored rows get no gradient
 
 
-def test_cross_entropy_equals_composite_log_softmax_nll(rng):
-    logits = rng.standard_normal((4, 6))
-    target = np.array([5, 0, 2, 2])
+# (3025, 65): more elements than one block of the plain path's exp(z - max), and a last block
+# of one row.
+@pytest.mark.parametrize("rows,classes", [(4, 6), (3025, 65)])
+def test_cross_entropy_equals_composite_log_softmax_nll(rng, rows, classes):
+    from microtensor.ops.nn import SOFTMAX_BLOCK
+    assert rows * classes < SOFTMAX_BLOCK or rows % (SOFTMAX_BLOCK // classes) == 1
+    logits = rng.standard_normal((rows, classes)) * 3
+    target = rng.integers(0, classes, rows)
     a, b = t64(logits, True), t64(logits, True)
     fused = F.cross_entropy(a, target)
-    composite = -(b.log_softmax(axis=1)[np.arange(4), target]).mean()
+    composite = -(b.log_softmax(axis=1)[np.arange(rows), target]).mean()
     fused.backward()
     composite.backward()
     np.testing.assert_allclose(fused.item(), composite.item(), **TOL)

@@ -86,18 +86,32 @@ def _plain_rows(logits, target, ignore_index):
     return not (0 <= ignore_index < logits.shape[1] and (target == ignore_index).any())
 
 
+#: Elements of exp(z - max) the plain cross-entropy makes at once (128 KiB of float32).
+SOFTMAX_BLOCK = 1 << 15
+
+
 def _plain_mean_forward(ctx, logits, target):
     """Mean cross-entropy of (N, C) logits, the general path's arithmetic with w = 1 and e = 0,
     in the fewest passes: per row log(sum(exp(z - max))) - (z - max)[target], the same numbers
-    as log-softmax's (stable for any logits); exp(z - max) and its row sums are kept, so the
-    backward's softmax is one division."""
+    as log-softmax's (stable for any logits).
+
+    It keeps the logits themselves (their tensor holds them during the forward anyway), the row
+    maxima and the row sums, and makes exp(z - max) a block of rows at a time: no (N, C)
+    temporary, which at the end of a long unroll was the forward's memory peak. Backward makes
+    the softmax once, from the logits."""
     rows = np.arange(logits.shape[0])
-    shifted = logits - logits.max(axis=1, keepdims=True)                # (N, C)
-    picked = shifted[rows, target]                                       # (N,) before the exp
-    np.exp(shifted, out=shifted)
-    totals = shifted.sum(axis=1)                                         # (N,)
+    peaks = logits.max(axis=1, keepdims=True)                            # (N, 1)
+    picked = logits[rows, target] - peaks[:, 0]                          # (N,)
+    totals = np.empty(logits.shape[0], dtype=logits.dtype)
+    block = max(1, SOFTMAX_BLOCK // max(1, logits.shape[1]))
+    scratch = np.empty((min(block, logits.shape[0]), logits.shape[1]), dtype=logits.dtype)
+    for start in range(0, logits.shape[0], block):
+        part = scratch[:len(logits[start:start + block])]
+        np.subtract(logits[start:start + block], peaks[start:start + block], out=part)
+        np.exp(part, out=part)
+        part.sum(axis=1, out=totals[start:start + block])
     divisor = np.asarray(logits.shape[0], dtype=logits.dtype)
-    ctx.save_for_backward(shifted, totals, target)
+    ctx.save_for_backward(logits, peaks, totals, target)
     ctx.divisor, ctx.plain = divisor, True
     return np.asarray(np.sum(np.log(totals) - picked) / divisor, dtype=logits.dtype)
 
@@ -169,8 +183,10 @@ class CrossEntropy(Function):
     @staticmethod
     def backward(ctx, grad):
         if ctx.plain:
-            exp_shifted, totals, target = ctx.saved_tensors
-            dz = np.divide(exp_shifted, totals[:, None])              # softmax (N, C)
+            logits, peaks, totals, target = ctx.saved_tensors
+            dz = np.subtract(logits, peaks)
+            np.exp(dz, out=dz)
+            dz /= totals[:, None]                                     # softmax (N, C)
             dz[np.arange(dz.shape[0]), target] -= 1
             dz *= grad / ctx.divisor
             return dz, None

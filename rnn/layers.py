@@ -12,9 +12,9 @@ per layer and direction as a sub-module and registers the cell's parameters unde
 names. Nothing writes into a module's internals.
 
 What the graph records follows :mod:`rnn.conventions`: each layer and direction runs in scope
-``"<name>/l<k>[/reverse]"``, where the initial states (leaves ``h0``, ``c0``), the input
-projection of ALL steps (``x_proj``, one matmul) and the transposed recurrent weight are made
-once; each time step runs in the sub-scope ``t<t>`` (``"lstm/l0/reverse/t3"``) and records only
+``"<name>/l<k>[/reverse]"``, where the initial states (leaves ``h0``, ``c0``) and the input
+projection of the steps (``x_proj``, one ``linear`` for up to :data:`PROJECTION_BLOCK` steps) are
+made; each time step runs in the sub-scope ``t<t>`` (``"lstm/l0/reverse/t3"``) and records only
 the step's own ops (see :mod:`rnn.steps` for their names). With ``fused=True`` each layer and
 direction is one fused op (:mod:`rnn.fused`) in the layer/direction scope instead.
 
@@ -35,6 +35,11 @@ import microtensor as mt
 from . import conventions, fused as _fused, steps
 from .cells import GRUCell, LSTMCell, RNNCell, _as_tensor, _uniform_parameter
 from .conventions import CELL_KINDS, positive_int
+
+#: Steps whose input projection is made by one GEMM: a whole sequence up to this length, so a
+#: drawing shows one ``x_proj``; a longer unroll holds only one block's projection at a time
+#: (at T = 1,000 the whole (T, B, 4H) projection was a third of an LSTM's forward peak).
+PROJECTION_BLOCK = 64
 
 
 def _check_lengths(lengths, T, B):
@@ -359,14 +364,23 @@ class Recurrent(mt.nn.Module):
         return batched[0] if self.num_states == 1 else tuple(batched)
 
     def _unroll(self, k, reverse, x, state, mask):
-        """Run layer k, direction over the T steps of ``x`` (T, B, I), one scope per step."""
-        xs, step = self._sequence(k, reverse, x)               # (T, B, ...): made once
+        """Run layer k, direction over the T steps of ``x`` (T, B, I), one scope per step.
+
+        The input part of the steps (``x_proj``) is made for a block of at most
+        :data:`PROJECTION_BLOCK` steps at a time, one GEMM each: the whole sequence at once
+        for most unrolls, while a long one never holds a (T, B, G*H) projection that no backward
+        needs beside its graph."""
         T = x.shape[0]
         outputs = [None] * T
         single = self.num_states == 1
+        block = None
         for t in (range(T - 1, -1, -1) if reverse else range(T)):
+            start = t - t % PROJECTION_BLOCK
+            if block != start:
+                block, end = start, min(start + PROJECTION_BLOCK, T)
+                xs, step = self._sequence(k, reverse, x if end - start == T else x[start:end])
             with mt.scope(conventions.step_part(t)):
-                x_t = xs[t]                                    # the step's row
+                x_t = xs[t - start]                            # the step's row
                 x_t.name = xs.name                             # ("x_proj" of a built-in cell)
                 new = step(x_t, state[0] if single else state)
                 new = (new,) if single else tuple(new)

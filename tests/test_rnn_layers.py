@@ -478,3 +478,30 @@ def test_assigning_a_parameter_through_the_layer_takes_effect(generic):
     assert sorted(n for n, _ in a.named_parameters()) == sorted(n for n, _ in b.named_parameters())
     a(x)[0].sum().backward()
     assert a.weight_hh_l0.grad is not None
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_a_long_unroll_projects_its_input_a_block_of_steps_at_a_time(kind):
+    # T = 2 blocks + 3 steps, both directions: the blocks' projections join up exactly (the fused
+    # layer projects the whole sequence at once), and each block is one x_proj node.
+    from rnn.layers import PROJECTION_BLOCK
+    T = 2 * PROJECTION_BLOCK + 3
+    mt.manual_seed(0)
+    layer = getattr(rnn, kind)(2, 3, bidirectional=True).double()
+    x = mt.randn(T, 2, 2, dtype="float64", requires_grad=True)
+    results = []
+    for fused in (False, True):
+        layer.fused = fused
+        layer.zero_grad()
+        x.grad = None
+        out, _ = layer(x)
+        if not fused:
+            projections = [r for r in mt.graph.walk(out) if r.name == "x_proj" and r.op == "linear"]
+        (out * out).sum().backward()
+        results.append((out.data, x.grad, [p.grad for p in layer.parameters()]))
+    assert len(projections) == 2 * 3                      # 3 blocks per direction
+    (out_a, dx_a, grads_a), (out_b, dx_b, grads_b) = results
+    np.testing.assert_allclose(out_a, out_b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dx_a, dx_b, rtol=1e-9, atol=1e-12)
+    for a, b in zip(grads_a, grads_b):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

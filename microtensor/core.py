@@ -274,11 +274,16 @@ class Node(Context, OpOutput):
         """:meth:`record` for an op with several outputs (arrays ``outs`` of the output
         ``tensors``); returns one :class:`Port` per output."""
         self.record(fn, inputs, scope, outs[0], tensors[0]._seq)
-        ports = tuple([Port(self, index, out, t._seq)
-                       for index, (out, t) in enumerate(zip(outs, tensors))])
+        ports = []
+        for index, out in enumerate(outs):
+            port = Port.__new__(Port)          # (Port(...) minus a call: an LSTM makes 4 a step)
+            port.node, port.index, port._seq = self, index, tensors[index]._seq
+            port.requires_grad = out.dtype.kind == "f"
+            port._set_out(out)
+            ports.append(port)
         self.outputs = tuple([weakref.ref(p) for p in ports])
         self.output_specs = tuple([(p._shape, p._dtype) for p in ports])
-        return ports
+        return tuple(ports)
 
     @property
     def seq(self):
@@ -301,7 +306,11 @@ class Node(Context, OpOutput):
             >>> y.grad_fn.input_shapes
             ((2, 3), (3,))
         """
-        return tuple([x._shape for x in self.inputs])
+        shapes = []
+        for x in self.inputs:
+            kind = type(x)
+            shapes.append(x._shape if kind is Node or kind is Port else x.data.shape)
+        return tuple(shapes)
 
     @property
     def op(self):
@@ -343,13 +352,7 @@ class Port(OpOutput):
 
     __slots__ = ("node", "index", "_seq", "_shape", "_dtype", "requires_grad", "_out_id", "_name",
                  "__weakref__", "__dict__")
-
-    def __init__(self, node, index, out, seq):
-        self.node = node
-        self.index = index
-        self._seq = seq
-        self.requires_grad = out.dtype.kind == "f"
-        self._set_out(out)
+    # Made by Node.record_outputs, which fills node, index, _seq, requires_grad and _set_out.
 
     def __repr__(self):
         return f"<Port {self.index} of {self.node!r}>"
@@ -564,21 +567,34 @@ def to_array(data, dtype=None):
     return array
 
 
-def init_tensor(t, data, requires_grad):
-    """Fill the slots of a new tensor object (the fast path every op output takes: no checks)."""
-    t.data = data
-    t._grad = None
-    t.requires_grad = requires_grad
-    t._name = None
-    t._node = None
-    t._vertex = None
-    t._hooks = None
-    t._retains_grad = False
-    t._detached_from = None
-    t._scope = ScopeState.path
-    t._seq = next_seq()
-    t._version_cell = None
-    return t
+def tensor_maker(cls):
+    """The function ``make(data, requires_grad)`` that wraps an ndarray in a new ``cls`` tensor
+    without copying or checking, every slot filled: the path every op output takes, one call
+    deep.
+
+    Example:
+        >>> import microtensor as mt
+        >>> tensor_maker(mt.Tensor)(np.zeros(2), False).shape
+        (2,)
+    """
+    new = cls.__new__
+
+    def make(data, requires_grad):
+        t = new(cls)
+        t.data = data
+        t._grad = None
+        t.requires_grad = requires_grad
+        t._name = None
+        t._node = None
+        t._vertex = None
+        t._hooks = None
+        t._retains_grad = False
+        t._detached_from = None
+        t._scope = ScopeState.path
+        t._seq = next_seq()
+        t._version_cell = None
+        return t
+    return make
 
 
 class VersionClock:
@@ -650,11 +666,6 @@ class TensorBase:
     @property
     def shape(self):
         """The shape, a tuple of ints."""
-        return self.data.shape
-
-    @property
-    def _shape(self):
-        # (What every vertex of the graph answers: leaves here, op outputs in OpOutput.)
         return self.data.shape
 
     @property

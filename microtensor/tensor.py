@@ -18,7 +18,7 @@ import numpy as np
 
 from . import autograd
 from .errors import ShapeError
-from .core import (GradMode, TensorBase, add_hook, check_grad_dtype, init_tensor, to_array,
+from .core import (GradMode, TensorBase, add_hook, check_grad_dtype, tensor_maker, to_array,
                    version_cell)
 from .core import axis_or_dim as _axis
 from .ops.elementwise import (Abs, Add, Cast, Clip, Cos, Div, Equal, Exp, Greater, GreaterEqual,
@@ -28,16 +28,6 @@ from .ops.linalg import MatMul
 from .ops.reduce import Cumsum, LogSoftmax, LogSumExp, Max, Mean, Min, Prod, Softmax, Sum, Var, std
 from .ops.shape import (GetItem, chunk, expand, flatten, permute, reshape, split, squeeze,
                         transpose, unsqueeze)
-
-
-def make_tensor(data, requires_grad):
-    """Wrap an ndarray in a Tensor without copying or checking (the fast path every op takes).
-
-    Example:
-        >>> make_tensor(np.zeros(2), False).shape
-        (2,)
-    """
-    return init_tensor(Tensor.__new__(Tensor), data, requires_grad)
 
 
 def tensor(data, requires_grad=False, dtype=None, name=None):
@@ -90,9 +80,6 @@ class Tensor(TensorBase):
                      "_retains_grad", "_detached_from", "_scope", "_seq", "_version_cell"):
             setattr(self, slot, getattr(source, slot))
 
-    # Function.apply makes every op output with its first input's _wrap: a plain Tensor, also
-    # for ops on a Parameter (as in PyTorch).
-    _wrap = staticmethod(make_tensor)
 
     @property
     def T(self):
@@ -383,6 +370,13 @@ class Tensor(TensorBase):
     def split(self, split_size_or_sections, axis=0, dim=None): return split(self, split_size_or_sections, _axis(axis, dim))
     def chunk(self, chunks, axis=0, dim=None): return chunk(self, chunks, _axis(axis, dim))
     def __getitem__(self, index): return GetItem.apply(self, index=index)
+
+
+#: Wrap an ndarray in a Tensor without copying or checking (the fast path every op takes).
+#: Function.apply makes every op output with its first input's ``_wrap``: a plain Tensor, also
+#: for ops on a Parameter (as in PyTorch).
+make_tensor = tensor_maker(Tensor)
+Tensor._wrap = staticmethod(make_tensor)
 
 
 def _numpy_style(t, op, dtype, out):

@@ -36,6 +36,8 @@ class Add(Function):
     def forward(ctx, a, b):
         if a.dtype is not b.dtype:         # (the common same-dtype call skips the function)
             a, b = promote(a, b)
+        if a.shape != b.shape:             # only a broadcasting add keeps the shapes: most
+            ctx.shapes = a.shape, b.shape  # adds of an unroll keep nothing on their node
         try:
             return a + b
         except ValueError:
@@ -43,11 +45,12 @@ class Add(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        sa, sb = ctx.input_shapes
         need_a, need_b = ctx.needs_input_grad
-        shape = grad.shape                 # (checked here: most adds do not broadcast)
-        return ((grad if shape == sa else unbroadcast(grad, sa)) if need_a else None,
-                (grad if shape == sb else unbroadcast(grad, sb)) if need_b else None)
+        shapes = getattr(ctx, "shapes", None)
+        if shapes is None:                 # no broadcasting: both gradients are grad itself
+            return grad if need_a else None, grad if need_b else None
+        sa, sb = shapes
+        return unbroadcast(grad, sa) if need_a else None, unbroadcast(grad, sb) if need_b else None
 
 
 class Sub(Function):
@@ -56,6 +59,7 @@ class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
         a, b = promote(a, b)
+        ctx.shapes = a.shape, b.shape
         try:
             return a - b
         except ValueError:
@@ -63,7 +67,7 @@ class Sub(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        sa, sb = ctx.input_shapes
+        sa, sb = ctx.shapes
         need_a, need_b = ctx.needs_input_grad
         return (unbroadcast(grad, sa) if need_a else None,
                 unbroadcast(-grad, sb) if need_b else None)
@@ -210,6 +214,7 @@ class Where(Function):
         cond = cond.astype(bool, copy=False)
         a, b = promote(a, b)
         ctx.save_for_backward(cond)
+        ctx.shapes = a.shape, b.shape
         try:
             return np.where(cond, a, b)
         except ValueError:
@@ -219,7 +224,7 @@ class Where(Function):
     @staticmethod
     def backward(ctx, grad):
         (cond,) = ctx.saved_tensors
-        sa, sb = ctx.input_shapes[1:]
+        sa, sb = ctx.shapes
         _, need_a, need_b = ctx.needs_input_grad
         zero = np.zeros((), dtype=grad.dtype)
         return (None,

@@ -204,11 +204,12 @@ def scaling_section(rows, with_targets=True):
     at_target = [r for r in rows if r["steps"] == scaling.MEMORY_TARGET_STEPS and r.get("graph")]
     if at_target:
         lines += ["", f"What the graph holds after the forward at T = {scaling.MEMORY_TARGET_STEPS:,} "
-                  "(arrays counted once, views with their base): arrays some backward saved, arrays "
-                  "no backward saved (alive only because a node holds its input tensors), and the rest "
-                  "of the held bytes per node (Python objects: tensors, nodes, contexts, tuples, array "
-                  "headers):", "", "| implementation | nodes | saved by a backward MiB | "
-                  "held only as node inputs MiB | other bytes / node |", "|---|---:|---:|---:|---:|"]
+                  "(arrays counted once, views with their base): arrays some backward saved, op "
+                  "outputs still alive that no backward saved (the ones the caller holds, such as the "
+                  "loss: the graph holds none), and the rest of the held bytes per node (Python "
+                  "objects: nodes, output records, tuples, array headers):", "",
+                  "| implementation | nodes | saved by a backward MiB | "
+                  "alive, unsaved MiB | other bytes / node |", "|---|---:|---:|---:|---:|"]
         for r in at_target:
             g = r["graph"]
             other = (r["held_bytes"] - g["saved_bytes"] - g["unsaved_bytes"]) / max(g["nodes"], 1)

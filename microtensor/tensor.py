@@ -80,7 +80,6 @@ class Tensor(TensorBase):
                      "_retains_grad", "_detached_from", "_scope", "_seq", "_version_cell"):
             setattr(self, slot, getattr(source, slot))
 
-
     @property
     def T(self):
         """The transpose (all axes reversed)."""

@@ -262,12 +262,7 @@ class Node(Context, OpOutput):
         self.outputs = None
         self.output_specs = None
         self.clock = VersionClock.now      # in-place changes counted so far (see VersionClock)
-        shape = out.shape
-        self._shape = _SHAPES.get(shape) or _interned(shape)
-        self._dtype = out.dtype
-        self._out_id = id(out)
-        if GradMode.keep_values:
-            self._out = out
+        self._set_out(out)
         return self
 
     def record_outputs(self, fn, inputs, scope, outs, tensors):

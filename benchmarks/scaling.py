@@ -128,14 +128,12 @@ def graph_breakdown(loss):
     for record in mt.graph.walk(loss):
         tensor = record.tensor
         node = tensor.grad_fn
+        if node is None:              # parameters and inputs existed before the forward
+            leaves.add(id(_base(tensor.data)))
+            continue
         if tensor.data is not None:   # (None: an output nobody keeps, already freed)
             base = _base(tensor.data)
-            if node is None:          # parameters and inputs existed before the forward
-                leaves.add(id(base))
-                continue
             held[id(base)] = base.nbytes
-        if node is None:
-            continue
         if id(node) not in nodes:
             nodes.add(id(node))
             for array in node.ctx.saved_tensors:

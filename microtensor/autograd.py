@@ -262,7 +262,7 @@ def _name_through_views(t, cell):
         return f" {t.name!r}"
     seen = t
     while seen.grad_fn is not None and not seen.name:
-        sources = [x for x in seen.grad_fn.inputs if getattr(x, "_version_cell", None) is cell]
+        sources = [x for x in seen.grad_fn.inputs if x._version_cell is cell]
         if not sources:
             return ""
         seen = shown(sources[0])
@@ -280,11 +280,11 @@ def _check_saved_versions(node):
         candidates.extend((f"output {i}", p) for i, p in node.live_outputs())
     for array in node._saved:
         for what, v in candidates:
-            cell = getattr(v, "_version_cell", None)
+            cell = v._version_cell
             if cell is None or cell[1] <= node.clock:
                 continue
-            t = shown(v, array)
             if v._is_output(array) if type(v) in (Node, Port) else v.data is array:
+                t = shown(v, array)
                 raise RuntimeError(
                     f"{_where(node)}: {what}{_name_through_views(t, cell)} of shape {t.shape}, "
                     f"saved for the gradient, was changed in place since (now at version "

@@ -225,7 +225,7 @@ class Node(Context, OpOutput):
     (None for a single-output op; for a multi-output op a tuple of weak references to its
     :class:`Port` s, and ``output_specs`` their ``(shape, dtype)``, so backward can hand a zero
     gradient to an output nobody used). A single-output node is also the vertex of its output
-    (``shape``, ``dtype``, ``data``, ``grad``, see :class:`OpOutput`). ``Function.apply`` makes
+    (its shape, dtype, name and kept gradient: see :class:`OpOutput`). ``Function.apply`` makes
     the node before ``forward`` runs (as its ``ctx``) and fills these in with :meth:`record`
     when a gradient is needed.
 
@@ -606,10 +606,17 @@ def version_cell(t):
     first need."""
     cell = t._version_cell
     if cell is None:
-        cell = t._version_cell = [0, 0]
-        if t._vertex is not None:
-            t._vertex._version_cell = cell     # backward checks the graph's vertex
+        cell = [0, 0]
+        _give_version_cell(t, cell)
     return cell
+
+
+def _give_version_cell(t, cell):
+    """Make ``cell`` the version counter of ``t`` and of its graph vertex (which backward
+    checks, and which outlives the tensor)."""
+    t._version_cell = cell
+    if t._vertex is not None:
+        t._vertex._version_cell = cell
 
 
 def share_version(result, out, tensors):
@@ -619,9 +626,7 @@ def share_version(result, out, tensors):
     for t in tensors:
         data = t.data
         if data is base or (data.base is not None and data.base is base):
-            cell = result._version_cell = version_cell(t)
-            if result._vertex is not None:
-                result._vertex._version_cell = cell
+            _give_version_cell(result, version_cell(t))
             return
 
 

@@ -229,7 +229,8 @@ def backward_order(*roots):
         >>> backward_order(loss)
         [3, 2, 0]
     """
-    ids = {id(vertex_of(r.tensor)): r.id for r in walk(*roots)}
+    # (walk's ids are positions in this order: no records or values are needed here)
+    ids = {id(v): i for i, v in enumerate(topological_order(roots, with_siblings=True))}
     order = []
     for step in backward_steps(roots):
         if type(step) is tuple:

@@ -76,9 +76,9 @@ class Tensor(TensorBase):
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
         source = tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
-        for slot in ("data", "_grad", "requires_grad", "_name", "_node", "_vertex", "_hooks",
-                     "_retains_grad", "_detached_from", "_scope", "_seq", "_version_cell"):
-            setattr(self, slot, getattr(source, slot))
+        for slot in TensorBase.__slots__:
+            if slot != "__weakref__":
+                setattr(self, slot, getattr(source, slot))
 
     @property
     def T(self):

@@ -106,8 +106,9 @@ def _plain_mean_forward(ctx, logits, target):
     block = max(1, SOFTMAX_BLOCK // max(1, logits.shape[1]))
     scratch = np.empty((min(block, logits.shape[0]), logits.shape[1]), dtype=logits.dtype)
     for start in range(0, logits.shape[0], block):
-        part = scratch[:len(logits[start:start + block])]
-        np.subtract(logits[start:start + block], peaks[start:start + block], out=part)
+        rows_here = logits[start:start + block]
+        part = scratch[:len(rows_here)]
+        np.subtract(rows_here, peaks[start:start + block], out=part)
         np.exp(part, out=part)
         part.sum(axis=1, out=totals[start:start + block])
     divisor = np.asarray(logits.shape[0], dtype=logits.dtype)
